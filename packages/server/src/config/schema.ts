@@ -1,0 +1,205 @@
+/**
+ * The config file schema: the one source of types, defaults and validation for
+ * `errand.yaml`. Unknown keys are rejected; every problem is reported together
+ * (see load.ts). Durations accept seconds or strings ("30s", "5m"); the parsed
+ * values are milliseconds. docs/config.md documents every key and default.
+ */
+import { z } from 'zod';
+import { parseDurationMs, parseSizeBytes } from './units.js';
+
+/** A duration in config (seconds or "5m"), parsed to milliseconds. */
+function duration() {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const ms = parseDurationMs(value);
+    if (typeof ms === 'string') {
+      ctx.addIssue({ code: 'custom', message: ms });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+function positiveDuration() {
+  return duration().refine((ms) => ms > 0, { message: 'must be greater than 0' });
+}
+
+function size() {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const bytes = parseSizeBytes(value);
+    if (typeof bytes === 'string') {
+      ctx.addIssue({ code: 'custom', message: bytes });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+/** Names of operations, triggers and tenants: what may appear in a URL path segment. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const name = (what: string) =>
+  z.string().regex(NAME_PATTERN, `${what} must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`);
+
+const retryFields = {
+  /** Attempts in all, the first included. */
+  max_attempts: z.number().int().min(1).max(100),
+  /** Seconds before the first retry. */
+  initial_delay: duration(),
+  /** Cap on any one retry delay, seconds. */
+  max_delay: duration(),
+  /** Each retry waits `backoff_factor` times longer than the one before. */
+  backoff_factor: z.number().min(1).max(10),
+  /** Random spread of each delay, as a fraction (0.1 = ±10%); 0 for exact delays. */
+  jitter: z.number().min(0).max(1),
+};
+
+const retrySchema = z.strictObject({
+  max_attempts: retryFields.max_attempts.default(3),
+  initial_delay: retryFields.initial_delay.prefault(1.0),
+  max_delay: retryFields.max_delay.prefault(60.0),
+  backoff_factor: retryFields.backoff_factor.default(2.0),
+  jitter: retryFields.jitter.default(0.1),
+});
+
+const operationSchema = z.strictObject({
+  /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
+  module: z.string().min(1, 'module must name a .js, .mjs or .ts file'),
+  description: z.string().max(500).optional(),
+  /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
+  timeout: positiveDuration().optional(),
+  /** Whole-request timeout across attempts (overrides workflow.timeouts.workflow_timeout). */
+  workflow_timeout: positiveDuration().optional(),
+  retry: z
+    .strictObject({
+      max_attempts: retryFields.max_attempts.optional(),
+      initial_delay: retryFields.initial_delay.optional(),
+      max_delay: retryFields.max_delay.optional(),
+      backoff_factor: retryFields.backoff_factor.optional(),
+      jitter: retryFields.jitter.optional(),
+    })
+    .optional(),
+  /** Most requests of this operation running at once on this node. */
+  concurrency: z.number().int().min(1).max(10_000).optional(),
+});
+
+const workflowSchema = z.strictObject({
+  timeouts: z
+    .strictObject({
+      task_timeout: positiveDuration().prefault(300),
+      workflow_timeout: positiveDuration().prefault(3600),
+    })
+    .prefault({}),
+  retry: retrySchema.prefault({}),
+});
+
+export const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8001),
+        /** Largest request body accepted; bigger bodies get 413. */
+        body_limit: size().prefault('1mb'),
+        /** How long SIGTERM waits for running handlers before exiting. */
+        shutdown_grace: duration().prefault(30),
+        /** Longest a sync request holds its HTTP call before answering 202 (default: the workflow timeout). */
+        sync_wait_limit: positiveDuration().optional(),
+      })
+      .prefault({}),
+    store: z
+      .strictObject({
+        /** `sqlite:PATH` (relative to the config file), `sqlite::memory:`, or later `postgres://…`. */
+        url: z.string().min(1).default('sqlite:./data/errand.db'),
+        /** SQLite fsync policy: `full` survives power loss, `normal` only process crashes. */
+        synchronous: z.enum(['full', 'normal']).default('full'),
+      })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        keys: z.array(z.strictObject({ key: z.string().min(8, 'an API key must be at least 8 characters'), tenant: name('tenant') })).default([]),
+        admin_keys: z.array(z.string().min(8, 'an admin key must be at least 8 characters')).default([]),
+      })
+      .prefault({}),
+    async: z
+      .strictObject({
+        mode: z.enum(['auto', 'sync', 'async']).default('auto'),
+        threshold_seconds: z.number().min(0).default(30),
+        webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).nullable().default(null),
+        webhook_retries: z.number().int().min(0).max(50).default(3),
+        webhook_timeout: z.number().positive().max(300).default(10),
+      })
+      .prefault({}),
+    workflow: workflowSchema.prefault({}),
+    engine: z
+      .strictObject({
+        /** Handlers running at once on this node. */
+        concurrency: z.number().int().min(1).max(10_000).default(16),
+        /** How long a claim is valid without a heartbeat. */
+        lease_duration: positiveDuration().prefault(30),
+        /** How often a running request's lease is renewed. */
+        heartbeat_interval: positiveDuration().prefault(10),
+        /** How often the dispatcher looks for due work when nothing woke it. */
+        poll_interval: positiveDuration().prefault(1),
+        /** This node's name in lease_owner (default: hostname + pid). */
+        node_id: z.string().min(1).max(128).optional(),
+      })
+      .prefault({}),
+    operations: z.record(name('operation name'), operationSchema).default({}),
+    chat: z.strictObject({ operation: name('chat.operation').optional() }).prefault({}),
+    triggers: z
+      .record(name('trigger name'), z.strictObject({ operation: name('operation'), description: z.string().max(500).optional() }))
+      .default({}),
+    retention: z
+      .strictObject({
+        /** Finished requests older than this are purged with their events. */
+        ttl: positiveDuration().prefault('7d'),
+        sweep_interval: positiveDuration().prefault('1m'),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+    observability: z.strictObject({ track_async_tasks: z.boolean().default(true) }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (config.engine.heartbeat_interval >= config.engine.lease_duration) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['engine', 'heartbeat_interval'],
+        message: 'must be shorter than engine.lease_duration (a third of it is a good choice)',
+      });
+    }
+    if (config.chat.operation !== undefined && !Object.hasOwn(config.operations, config.chat.operation)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['chat', 'operation'],
+        message: `names operation "${config.chat.operation}", which is not declared under operations`,
+      });
+    }
+    for (const [trigger, spec] of Object.entries(config.triggers)) {
+      if (!Object.hasOwn(config.operations, spec.operation)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', trigger, 'operation'],
+          message: `names operation "${spec.operation}", which is not declared under operations`,
+        });
+      }
+    }
+    const seen = new Set<string>();
+    for (const [i, { key }] of config.auth.keys.entries()) {
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', 'keys', i, 'key'], message: 'is listed twice' });
+      seen.add(key);
+    }
+    for (const [i, key] of config.auth.admin_keys.entries()) {
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', 'admin_keys', i], message: 'is also a tenant key or listed twice' });
+      seen.add(key);
+    }
+  });
+
+/** The config file as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The validated config with defaults applied; durations in ms, sizes in bytes. */
+export type ConfigFile = z.output<typeof configSchema>;
+export type OperationConfig = ConfigFile['operations'][string];
+export type RetryConfig = ConfigFile['workflow']['retry'];

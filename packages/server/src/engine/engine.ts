@@ -1,0 +1,215 @@
+/**
+ * The engine: accepts requests into the store and runs them. It owns the
+ * background services — dispatcher (claims and runs), lease rescuer (crash
+ * recovery) and retention cleaner — with one start()/stop() lifecycle, and
+ * publishes every change on `events`.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { ErrandConfig } from '../config/index.js';
+import { ErrandError, isTerminal, newRequestId, type Request, type RequestMode } from '../model/index.js';
+import type { Operation } from '../operations/index.js';
+import type { CancelOutcome, Store } from '../store/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { Dispatcher } from './dispatcher.js';
+import { EngineEvents } from './events.js';
+import { LeaseRescuer } from './rescuer.js';
+import { RetentionCleaner } from './retention.js';
+import { retryDelayMs } from './retry.js';
+import { publishTransition } from './runner.js';
+
+export interface EngineOptions {
+  config: ErrandConfig;
+  store: Store;
+  operations: ReadonlyMap<string, Operation>;
+  log: Logger;
+  /** Test seam: the clock every timer and timestamp comes from. */
+  clock?: Clock | undefined;
+  /** Test seam: randomness for retry jitter. */
+  random?: (() => number) | undefined;
+}
+
+export interface SubmitParams {
+  tenant: string;
+  operation: string;
+  input: unknown;
+  mode: RequestMode;
+  webhookUrl?: string | null | undefined;
+  metadata?: Record<string, unknown> | null | undefined;
+  priority?: number | undefined;
+  idempotencyKey?: string | null | undefined;
+}
+
+export class Engine {
+  readonly events = new EngineEvents();
+  readonly store: Store;
+  readonly operations: ReadonlyMap<string, Operation>;
+  readonly clock: Clock;
+  /** This node's name in `lease_owner`. */
+  readonly nodeId: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly rescuer: LeaseRescuer;
+  private readonly retention: RetentionCleaner;
+  private readonly log: Logger;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(private readonly options: EngineOptions) {
+    const { config, store, log } = options;
+    this.store = store;
+    this.operations = options.operations;
+    this.clock = options.clock ?? systemClock;
+    this.log = log;
+    this.nodeId = config.engine.node_id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    const random = options.random ?? Math.random;
+    const retry = config.workflow.retry;
+    const defaultPolicy = {
+      maxAttempts: retry.max_attempts,
+      initialDelayMs: retry.initial_delay,
+      maxDelayMs: retry.max_delay,
+      backoffFactor: retry.backoff_factor,
+      jitter: retry.jitter,
+    };
+    this.dispatcher = new Dispatcher({
+      store,
+      clock: this.clock,
+      events: this.events,
+      log,
+      owner: this.nodeId,
+      leaseMs: config.engine.lease_duration,
+      heartbeatMs: config.engine.heartbeat_interval,
+      random,
+      operations: this.operations,
+      concurrency: config.engine.concurrency,
+      pollMs: config.engine.poll_interval,
+    });
+    this.rescuer = new LeaseRescuer({
+      store,
+      clock: this.clock,
+      events: this.events,
+      log,
+      owner: this.nodeId,
+      intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
+      retryDelayMs: (attempt) => retryDelayMs(defaultPolicy, attempt, random),
+      onRescued: () => this.dispatcher.wake(),
+    });
+    this.retention = new RetentionCleaner({ store, clock: this.clock, log, ttlMs: config.retention.ttl, intervalMs: config.retention.sweep_interval });
+  }
+
+  /** Recovers requests left by a previous process, then starts claiming. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    await this.rescuer.start();
+    this.retention.start();
+    this.dispatcher.start();
+  }
+
+  /** Requests running on this node now. */
+  get runningCount(): number {
+    return this.dispatcher.runningCount;
+  }
+
+  get accepting(): boolean {
+    return this.state === 'running' || this.state === 'new';
+  }
+
+  /** Validates and durably stores a new request; resolves once committed. */
+  async submit(params: SubmitParams): Promise<Request> {
+    if (!this.accepting) throw new ErrandError('shutting_down');
+    const operation = this.operations.get(params.operation);
+    if (!operation) throw new ErrandError('operation_not_found', `No operation named "${params.operation}" is declared in the config.`);
+    const now = this.clock.now();
+    const transition = await this.store.requestInsert({
+      request: {
+        id: newRequestId(now),
+        tenant: params.tenant,
+        operation: operation.name,
+        input: params.input,
+        mode: params.mode,
+        max_attempts: operation.retry.maxAttempts,
+        run_at: now,
+        task_timeout_ms: operation.taskTimeoutMs,
+        deadline: now + operation.workflowTimeoutMs,
+        webhook_url: params.webhookUrl ?? null,
+        idempotency_key: params.idempotencyKey ?? null,
+        priority: params.priority ?? 0,
+        estimated_ms: null,
+        metadata: params.metadata ?? null,
+        created_at: now,
+      },
+    });
+    publishTransition(this.events, transition);
+    this.dispatcher.wake();
+    return transition.request;
+  }
+
+  /** Cancels a pending or processing request; a running handler's signal aborts. */
+  async cancel(params: { id: string; tenant?: string | null | undefined }): Promise<CancelOutcome> {
+    const outcome = await this.store.requestCancel({ id: params.id, tenant: params.tenant, now: this.clock.now() });
+    if (outcome.outcome === 'cancelled') {
+      publishTransition(this.events, outcome.transition);
+      if (outcome.wasProcessing) this.dispatcher.abortRequest(params.id, 'cancelled');
+    }
+    return outcome;
+  }
+
+  /**
+   * Resolves with the request once it is terminal, or with its latest state
+   * when `timeoutMs` passes first (null if it does not exist).
+   */
+  async waitForTerminal(id: string, timeoutMs: number): Promise<Request | null> {
+    return new Promise<Request | null>((resolve, reject) => {
+      let settled = false;
+      const finish = (value: Request | null | Promise<Request | null>) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        this.clock.clearTimeout(timer);
+        Promise.resolve(value).then(resolve, reject);
+      };
+      const unsubscribe = this.events.onRequest(id, ({ request }) => {
+        if (request && isTerminal(request.status)) finish(request);
+      });
+      const timer = this.clock.setTimeout(() => finish(this.store.requestGetById({ id })), timeoutMs);
+      this.store.requestGetById({ id }).then((request) => {
+        if (!request || isTerminal(request.status)) finish(request);
+      }, (err: unknown) => {
+        if (!settled) {
+          settled = true;
+          unsubscribe();
+          this.clock.clearTimeout(timer);
+          reject(err);
+        }
+      });
+    });
+  }
+
+  /** Stops claiming, lets running handlers finish within `graceMs`, then stops every service. Idempotent. */
+  async stop(graceMs = 0): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'stopping';
+    this.rescuer.stop();
+    this.retention.stop();
+    await this.dispatcher.stop(graceMs);
+    this.state = 'stopped';
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** Runs one lease-rescue sweep now (tests, admin tooling). */
+  rescueNow(): Promise<number> {
+    return this.rescuer.sweep();
+  }
+
+  /** Runs one retention sweep now (tests, admin tooling). */
+  purgeNow(): Promise<number> {
+    return this.retention.sweep();
+  }
+
+  /** Wakes the dispatcher (e.g. after a clock jump in tests). */
+  wake(): void {
+    this.dispatcher.wake();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The engine's events, `noun:verb`, in one typed map. They feed sync waiters
+ * now, and SSE, webhooks and metrics later. Every event about a request carries
+ * the request as committed and, for logged changes, the event-log entry.
+ */
+import { EventEmitter } from 'node:events';
+import type { Request, RequestEvent } from '../model/index.js';
+
+export interface EngineEventMap {
+  /** A request was accepted (committed). */
+  'request:created': { request: Request; event: RequestEvent };
+  /** A worker claimed a request and started an attempt. */
+  'request:claimed': { request: Request; event: RequestEvent };
+  'request:progress': { request: Request; event: RequestEvent };
+  'request:output': { request: Request | null; event: RequestEvent };
+  /** A failed attempt will run again at `request.run_at`. */
+  'request:retrying': { request: Request; event: RequestEvent };
+  'request:completed': { request: Request; event: RequestEvent };
+  'request:failed': { request: Request; event: RequestEvent };
+  'request:cancelled': { request: Request; event: RequestEvent };
+  /** A dead worker's lease was rescued (the request retried or failed). */
+  'lease:expired': { request: Request; event: RequestEvent };
+  /** Any of the above for one request: what per-request subscribers listen to. */
+  'request:changed': { request: Request | null; event: RequestEvent };
+}
+
+export type EngineEventName = keyof EngineEventMap;
+
+/** A typed event emitter with per-request subscriptions. */
+export class EngineEvents {
+  private readonly emitter = new EventEmitter();
+  private readonly perRequest = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+    this.perRequest.setMaxListeners(0);
+  }
+
+  emit<K extends EngineEventName>(name: K, payload: EngineEventMap[K]): void {
+    this.emitter.emit(name, payload);
+    if (name !== 'request:changed') {
+      this.emitter.emit('request:changed', payload);
+      this.perRequest.emit(payload.event.request_id, payload);
+    }
+  }
+
+  on<K extends EngineEventName>(name: K, listener: (payload: EngineEventMap[K]) => void): () => void {
+    this.emitter.on(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+
+  /** Every change of one request; returns the unsubscribe function. */
+  onRequest(id: string, listener: (payload: EngineEventMap['request:changed']) => void): () => void {
+    this.perRequest.on(id, listener);
+    return () => this.perRequest.off(id, listener);
+  }
+
+  /** Subscriber count for one request (tests and metrics). */
+  requestListenerCount(id: string): number {
+    return this.perRequest.listenerCount(id);
+  }
+}
+
+/** The event name for a status transition into `status`. */
+export function eventNameForStatus(request: Request): EngineEventName {
+  switch (request.status) {
+    case 'pending':
+      return request.attempt === 0 ? 'request:created' : 'request:retrying';
+    case 'processing':
+      return 'request:claimed';
+    case 'completed':
+      return 'request:completed';
+    case 'failed':
+      return 'request:failed';
+    case 'cancelled':
+      return 'request:cancelled';
+  }
+}

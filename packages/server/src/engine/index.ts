@@ -1,0 +1,7 @@
+export { sleep, systemClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { Engine } from './engine.js';
+export type { EngineOptions, SubmitParams } from './engine.js';
+export { EngineEvents, eventNameForStatus } from './events.js';
+export type { EngineEventMap, EngineEventName } from './events.js';
+export { retryDelayMs } from './retry.js';

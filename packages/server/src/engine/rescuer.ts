@@ -1,0 +1,83 @@
+/**
+ * The lease rescuer: finds `processing` requests whose lease expired (their
+ * worker crashed, hung, or lost the database) and returns them to `pending`
+ * for another attempt, or fails them (`lease_expired`) when no attempt or time
+ * is left. On a backend with exclusive access (SQLite) the first sweep at
+ * start-up also takes back every lease this process does not hold: whoever
+ * held it is gone.
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { EngineEvents } from './events.js';
+
+export interface LeaseRescuerOptions {
+  store: Store;
+  clock: Clock;
+  events: EngineEvents;
+  log: Logger;
+  owner: string;
+  intervalMs: number;
+  retryDelayMs: (attempt: number) => number;
+  /** Called after a sweep rescued something (to wake the dispatcher). */
+  onRescued: () => void;
+}
+
+export class LeaseRescuer {
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private started = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: LeaseRescuerOptions) {
+    this.log = options.log.child({ component: 'lease-rescuer' });
+  }
+
+  /** Runs the first sweep (awaited, so recovery happens before new work is claimed), then sweeps periodically. */
+  async start(): Promise<void> {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    const allExcept = this.options.store.capabilities.exclusiveAccess ? this.options.owner : undefined;
+    await this.sweep(allExcept);
+    this.schedule();
+  }
+
+  /** One sweep; returns how many requests were rescued. */
+  async sweep(allExcept?: string): Promise<number> {
+    const { store, clock, events } = this.options;
+    let total = 0;
+    for (let round = 0; round < 100; round++) {
+      const rescued = await store.leaseRescueExpired({ now: clock.now(), limit: 200, allExcept, retryDelayMs: this.options.retryDelayMs });
+      for (const transition of rescued) {
+        this.log.warn(
+          { request_id: transition.request.id, operation: transition.request.operation, tenant: transition.request.tenant, status: transition.request.status },
+          'rescued a request whose lease expired',
+        );
+        events.emit('lease:expired', transition);
+        events.emit(transition.request.status === 'failed' ? 'request:failed' : 'request:retrying', transition);
+      }
+      total += rescued.length;
+      if (rescued.length < 200) break;
+    }
+    if (total > 0) this.options.onRescued();
+    return total;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.stop();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.sweep()
+        .catch((err: unknown) => this.log.error({ err }, 'lease rescue sweep failed'))
+        .finally(() => this.schedule());
+    }, this.options.intervalMs);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The retention cleaner: deletes finished requests (and their event logs) once
+ * they are older than `retention.ttl`, in batches, every `sweep_interval`.
+ * Pending and processing requests are never purged.
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.js';
+import type { Clock, TimerHandle } from './clock.js';
+
+export interface RetentionCleanerOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  ttlMs: number;
+  intervalMs: number;
+}
+
+const BATCH = 500;
+
+export class RetentionCleaner {
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private started = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: RetentionCleanerOptions) {
+    this.log = options.log.child({ component: 'retention' });
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.schedule();
+  }
+
+  /** Purges everything due now; returns how many requests were deleted. */
+  async sweep(): Promise<number> {
+    const before = this.options.clock.now() - this.options.ttlMs;
+    let total = 0;
+    for (let round = 0; round < 1000; round++) {
+      const purged = await this.options.store.requestPurgeFinished({ before, limit: BATCH });
+      total += purged;
+      if (purged < BATCH) break;
+    }
+    if (total > 0) this.log.info({ purged: total }, 'purged finished requests past retention.ttl');
+    return total;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.stop();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.sweep()
+        .catch((err: unknown) => this.log.error({ err }, 'retention sweep failed'))
+        .finally(() => this.schedule());
+    }, this.options.intervalMs);
+  }
+}

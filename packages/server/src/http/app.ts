@@ -1,0 +1,46 @@
+/**
+ * The Fastify application, built without listening (tests `inject()` into it).
+ * Route groups are plain functions taking their dependencies; auth runs as an
+ * onRequest hook on every /v1 route, before the body is read.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ErrandConfig } from '../config/index.js';
+import type { Engine } from '../engine/index.js';
+import { Authenticator } from './auth.js';
+import { registerBodyParser } from './body.js';
+import './caller.js';
+import { registerErrorHandling } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { requestRoutes } from './routes/requests.js';
+import { submitRoutes } from './routes/submit.js';
+
+export interface BuildAppOptions {
+  config: ErrandConfig;
+  engine: Engine;
+  log: Logger;
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, engine, log } = options;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.server.body_limit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const auth = new Authenticator(config.auth);
+  app.decorateRequest('caller', null);
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/') || request.url === '/v1') request.caller = auth.authenticate(request);
+  });
+  registerBodyParser(app, config.server.body_limit);
+  registerErrorHandling(app);
+  healthRoutes(app, { engine });
+  submitRoutes(app, { engine, config });
+  requestRoutes(app, { engine });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,49 @@
+/**
+ * The status resource: how a request looks over HTTP. Field names follow the
+ * seeds (`request_id`, `progress` as a percentage, `message`, `current_step`,
+ * `total_steps`, `completed_steps`, `result`, `error`, `duration_ms`).
+ */
+import { isTerminal, type Request } from '../model/index.js';
+
+export interface PresentOptions {
+  /** Also name the id `task_id` and the percentage `progress_percent` (the /v1/tasks alias). */
+  taskAlias?: boolean;
+}
+
+export function presentRequest(request: Request, options: PresentOptions = {}): Record<string, unknown> {
+  const progress = request.progress ?? {};
+  const body: Record<string, unknown> = { request_id: request.id };
+  if (options.taskAlias) body.task_id = request.id;
+  body.status = request.status;
+  body.operation = request.operation;
+  body.progress = request.status === 'completed' ? 100 : (progress.percent ?? null);
+  if (options.taskAlias) body.progress_percent = body.progress;
+  body.message = progress.message ?? null;
+  body.current_step = progress.current_step ?? null;
+  body.total_steps = progress.total_steps ?? null;
+  body.completed_steps = progress.completed_steps ?? null;
+  if (request.status === 'completed') body.result = request.result;
+  if (request.status === 'failed' || request.status === 'cancelled') body.error = request.error;
+  else if (request.error) body.last_error = request.error;
+  body.attempt = request.attempt;
+  body.max_attempts = request.max_attempts;
+  body.created_at = iso(request.created_at);
+  body.started_at = iso(request.started_at);
+  body.completed_at = iso(request.completed_at);
+  body.duration_ms = request.completed_at === null ? null : request.completed_at - request.created_at;
+  if (request.status === 'pending' && request.attempt > 0) body.next_attempt_at = iso(request.run_at);
+  if (request.metadata) body.metadata = request.metadata;
+  return body;
+}
+
+/** Seconds a poller should wait before asking again (sent as `Retry-After` while not terminal). */
+export function retryAfterSeconds(request: Request, now: number): number | undefined {
+  if (isTerminal(request.status)) return undefined;
+  if (request.status === 'pending' && request.run_at > now) return Math.max(1, Math.ceil((request.run_at - now) / 1000));
+  const elapsed = now - request.created_at;
+  return Math.min(5, Math.max(1, Math.ceil(elapsed / 10_000)));
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

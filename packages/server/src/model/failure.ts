@@ -1,0 +1,108 @@
+import type { RequestError } from './request.js';
+
+/**
+ * How a handler steers the engine when it fails. Throw one of these (or any
+ * error/object with `retryable: true|false` and an optional `type`):
+ *
+ * ```ts
+ * throw RequestFailure.retryable('Web search API rate limit exceeded', { type: 'tool_error' });
+ * throw RequestFailure.nonRetryable('Document has no text', { type: 'invalid_document' });
+ * ```
+ *
+ * Anything else thrown is classified by {@link classifyFailure}, the one place
+ * that decides whether a failure is retried.
+ */
+export class RequestFailure extends Error {
+  readonly type: string;
+  readonly retryable: boolean;
+  readonly details: unknown;
+  /** Overrides the backoff for the next attempt, in ms. */
+  readonly retryAfterMs: number | undefined;
+
+  private constructor(message: string, retryable: boolean, options: RequestFailureOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RequestFailure';
+    this.type = options.type ?? (retryable ? 'retryable_error' : 'non_retryable_error');
+    this.retryable = retryable;
+    this.details = options.details;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** A failure worth another attempt (a rate limit, a flaky upstream). */
+  static retryable(message: string, options?: RequestFailureOptions): RequestFailure {
+    return new RequestFailure(message, true, options);
+  }
+
+  /** A failure no retry can fix (bad input, a missing resource). */
+  static nonRetryable(message: string, options?: RequestFailureOptions): RequestFailure {
+    return new RequestFailure(message, false, options);
+  }
+}
+
+export interface RequestFailureOptions {
+  /** Stable machine-readable type shown to callers, e.g. `tool_error`. */
+  type?: string;
+  details?: unknown;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/** The outcome of classifying a thrown value. */
+export interface ClassifiedFailure {
+  error: RequestError;
+  retryAfterMs: number | undefined;
+}
+
+/** Errors that are programming mistakes: retrying runs the same bug again. */
+const BUG_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError']);
+const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/**
+ * Decides whether a thrown value is retried. The rule (documented in docs/operations.md):
+ *
+ * 1. A value with a boolean `retryable` property (a {@link RequestFailure}, an Error
+ *    with the property set, or a plain object) is retried exactly when it is `true`.
+ * 2. Otherwise a `TypeError`, `ReferenceError`, `SyntaxError` or `RangeError` is a bug
+ *    in the handler and is not retried.
+ * 3. Any other unexpected error is treated as transient and retried.
+ *
+ * The error `type` is the value's own `type` (when it is a short lowercase identifier)
+ * or `handler_error`.
+ */
+export function classifyFailure(thrown: unknown): ClassifiedFailure {
+  const obj = typeof thrown === 'object' && thrown !== null ? (thrown as Record<string, unknown>) : undefined;
+  const message = messageOf(thrown);
+  const ownType = typeof obj?.type === 'string' && TYPE_PATTERN.test(obj.type) ? obj.type : undefined;
+  let retryable: boolean;
+  if (typeof obj?.retryable === 'boolean') retryable = obj.retryable;
+  else retryable = !(thrown instanceof Error && BUG_ERRORS.has(thrown.name));
+  const retryAfterMs =
+    typeof obj?.retryAfterMs === 'number' && Number.isFinite(obj.retryAfterMs) && obj.retryAfterMs >= 0
+      ? obj.retryAfterMs
+      : undefined;
+  const error: RequestError = { type: ownType ?? 'handler_error', message, retryable };
+  const details = obj?.details;
+  if (details !== undefined && isJsonSafe(details)) error.details = details;
+  return { error, retryAfterMs };
+}
+
+function messageOf(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message || thrown.name;
+  if (typeof thrown === 'string') return thrown;
+  if (typeof thrown === 'object' && thrown !== null && typeof (thrown as { message?: unknown }).message === 'string') {
+    return (thrown as { message: string }).message;
+  }
+  try {
+    return `Handler threw ${JSON.stringify(thrown)}`;
+  } catch {
+    return 'Handler threw a value that is not an Error';
+  }
+}
+
+function isJsonSafe(value: unknown): boolean {
+  try {
+    return JSON.stringify(value) !== undefined;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Errand's model: the words every other folder uses.
+ *
+ * Glossary (docs/glossary.md says the same, at more length):
+ * - **request**: one unit of accepted work: an operation, its input, its state and outcome.
+ * - **operation**: a named piece of work declared in the config (e.g. `assistant`).
+ * - **trigger**: a name callers POST to that maps onto an operation (default async).
+ * - **tenant**: the owner of an API key; a tenant sees only its own requests.
+ * - **attempt**: one run of a request's handler; numbered from 1, at most `max_attempts`.
+ * - **lease**: a worker's time-limited claim on a `processing` request, renewed by heartbeats.
+ * - **lease owner**: the node holding a lease; only it may record the attempt's outcome.
+ * - **event**: an entry in a request's event log (status change, progress, output chunk), numbered by `seq`.
+ * - **delivery**: one webhook notification of a request's outcome (later release).
+ */
+export { canTransition, isRequestStatus, isTerminal, REQUEST_STATUSES, TERMINAL_STATUSES } from './status.js';
+export type { RequestStatus } from './status.js';
+export { isRequestId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
+export { EVENT_TYPES } from './request.js';
+export type { EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
+export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';
+export type { CatalogEntry, ErrandErrorOptions, ErrorType } from './errors.js';
+export { classifyFailure, RequestFailure } from './failure.js';
+export type { ClassifiedFailure, RequestFailureOptions } from './failure.js';

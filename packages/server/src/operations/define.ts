@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import type { Progress } from '../model/index.js';
+
+/** What a handler gets besides its input. */
+export interface OperationContext {
+  /** The request being run. */
+  readonly request_id: string;
+  readonly operation: string;
+  readonly tenant: string;
+  /** This attempt's number, from 1. */
+  readonly attempt: number;
+  readonly max_attempts: number;
+  /** Aborts on cancel, task timeout, workflow timeout, lost lease or shutdown; `signal.reason` says which. */
+  readonly signal: AbortSignal;
+  /** Epoch ms when the whole request times out. */
+  readonly deadline: number;
+  /** Records progress (any subset of the fields, merged over earlier reports in this attempt); visible on the status resource at once. */
+  progress(progress: Progress): Promise<void>;
+  /** Appends a chunk of partial output (e.g. streamed text) to the request's event log. */
+  emit(chunk: unknown): Promise<void>;
+  /** A logger whose lines carry request_id, operation and tenant. */
+  readonly log: Logger;
+}
+
+/** An operation's implementation: the default export of its module. */
+export interface OperationDefinition<Input = unknown, Output = unknown> {
+  /** Does the work; returns the result (any JSON value). Throw to fail; see RequestFailure for retries. */
+  run(input: Input, ctx: OperationContext): Output | Promise<Output>;
+  /** Shown in listings and the start-up banner. */
+  description?: string;
+}
+
+const DEFINED = Symbol.for('errand.operation');
+
+/**
+ * Declares an operation. The module's default export:
+ *
+ * ```ts
+ * import { defineOperation } from 'errand';
+ * export default defineOperation({
+ *   async run(input: { text: string }, ctx) {
+ *     await ctx.progress({ percent: 50, message: 'Halfway' });
+ *     return { words: input.text.split(/\s+/).length };
+ *   },
+ * });
+ * ```
+ */
+export function defineOperation<Input = unknown, Output = unknown>(definition: OperationDefinition<Input, Output>): OperationDefinition<Input, Output> {
+  if (typeof definition !== 'object' || definition === null || typeof definition.run !== 'function') {
+    throw new TypeError('defineOperation({ run(input, ctx) { … } }) needs a run function');
+  }
+  return Object.freeze({ ...definition, [DEFINED]: true });
+}
+
+/** True when `value` can serve as an operation: made by defineOperation or any object with a `run` function. */
+export function isOperationDefinition(value: unknown): value is OperationDefinition {
+  return typeof value === 'object' && value !== null && typeof (value as { run?: unknown }).run === 'function';
+}

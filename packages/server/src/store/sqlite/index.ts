@@ -1,0 +1,2 @@
+export { SqliteStore } from './sqliteStore.js';
+export type { SqliteStoreOptions } from './sqliteStore.js';

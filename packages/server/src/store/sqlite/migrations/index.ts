@@ -1,0 +1,10 @@
+import { migration0001 } from './0001_init.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Every SQLite migration, in order. Append only; never edit a released one. */
+export const MIGRATIONS: readonly Migration[] = [migration0001];

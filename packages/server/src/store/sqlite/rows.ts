@@ -1,0 +1,75 @@
+import type { Request, RequestEvent } from '../../model/index.js';
+
+/** A `requests` row as SQLite returns it. */
+export interface RequestRow {
+  id: string;
+  tenant: string;
+  operation: string;
+  input: string;
+  mode: Request['mode'];
+  status: Request['status'];
+  progress: string | null;
+  result: string | null;
+  error: string | null;
+  attempt: number;
+  max_attempts: number;
+  run_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  task_timeout_ms: number;
+  deadline: number;
+  webhook_url: string | null;
+  idempotency_key: string | null;
+  priority: number;
+  estimated_ms: number | null;
+  metadata: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  updated_at: number;
+  last_seq: number;
+}
+
+export interface EventRow {
+  request_id: string;
+  seq: number;
+  type: RequestEvent['type'];
+  data: string;
+  created_at: number;
+}
+
+const parseOrNull = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+export function requestFromRow(row: RequestRow): Request {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    operation: row.operation,
+    input: JSON.parse(row.input),
+    mode: row.mode,
+    status: row.status,
+    progress: parseOrNull(row.progress) as Request['progress'],
+    result: parseOrNull(row.result),
+    error: parseOrNull(row.error) as Request['error'],
+    attempt: row.attempt,
+    max_attempts: row.max_attempts,
+    run_at: row.run_at,
+    lease_owner: row.lease_owner,
+    lease_expires_at: row.lease_expires_at,
+    task_timeout_ms: row.task_timeout_ms,
+    deadline: row.deadline,
+    webhook_url: row.webhook_url,
+    idempotency_key: row.idempotency_key,
+    priority: row.priority,
+    estimated_ms: row.estimated_ms,
+    metadata: parseOrNull(row.metadata) as Request['metadata'],
+    created_at: row.created_at,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+    updated_at: row.updated_at,
+  };
+}
+
+export function eventFromRow(row: EventRow): RequestEvent {
+  return { request_id: row.request_id, seq: row.seq, type: row.type, data: JSON.parse(row.data), created_at: row.created_at };
+}

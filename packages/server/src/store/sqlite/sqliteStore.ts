@@ -1,0 +1,317 @@
+/**
+ * The embedded SQLite backend (better-sqlite3, WAL). One process per database
+ * file (`capabilities.exclusiveAccess`): at start-up every lease not held by
+ * this process is dead. better-sqlite3 is synchronous, so each method runs its
+ * statements in one transaction that has committed — and, with
+ * `synchronous = FULL`, reached the disk — before the returned promise resolves.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ErrandError, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
+import type {
+  CancelOutcome,
+  EventAppendParams,
+  EventListAfterParams,
+  LeaseExtendParams,
+  LeaseRescueExpiredParams,
+  RequestCancelParams,
+  RequestClaimParams,
+  RequestCompleteParams,
+  RequestCounts,
+  RequestFailParams,
+  RequestFailPendingParams,
+  RequestGetByIdParams,
+  RequestInsertParams,
+  RequestListParams,
+  RequestProgressParams,
+  RequestPurgeFinishedParams,
+  RequestRetryParams,
+  Store,
+  StoreCapabilities,
+  Transition,
+} from '../store.js';
+import { MIGRATIONS } from './migrations/index.js';
+import { eventFromRow, requestFromRow, type EventRow, type RequestRow } from './rows.js';
+import * as sql from './statements.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. */
+  path: string;
+  /** `full` (default) fsyncs every commit; `normal` survives process crashes but not power loss. */
+  synchronous?: 'full' | 'normal';
+}
+
+/** SQLite result codes that mean "the store is unavailable, try again" (see docs/errors.md). */
+const UNAVAILABLE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY']);
+
+type Statements = { -readonly [K in keyof typeof sql]: Database.Statement };
+
+export class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
+  private readonly db: Database.Database;
+  private stmts: Statements | undefined;
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = translate(() => new Database(options.path));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  async migrate(): Promise<void> {
+    translate(() => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+      const applied = new Set(
+        (this.db.prepare('SELECT version FROM errand_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        this.db.transaction(() => {
+          this.db.prepare('INSERT INTO errand_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+          this.db.exec(migration.sql);
+        }).immediate();
+      }
+    });
+    const stmts: Partial<Statements> = {};
+    for (const [name, text] of Object.entries(sql)) stmts[name as keyof Statements] = this.db.prepare(text);
+    this.stmts = stmts as Statements;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  async eventAppend(p: EventAppendParams): Promise<RequestEvent | null> {
+    return this.tx(() => {
+      const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as { last_seq: number } | undefined;
+      if (!row) return null;
+      return this.insertEvent(p.id, row.last_seq, p.type, p.data, p.now);
+    });
+  }
+
+  async eventListAfter(p: EventListAfterParams): Promise<RequestEvent[]> {
+    return translate(() => (this.s.EVENT_LIST_AFTER.all({ id: p.id, after: p.afterSeq, limit: p.limit }) as EventRow[]).map(eventFromRow));
+  }
+
+  async leaseExtend(p: LeaseExtendParams): Promise<boolean> {
+    return translate(
+      () => this.s.LEASE_EXTEND.run({ id: p.id, attempt: p.attempt, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }).changes === 1,
+    );
+  }
+
+  async leaseRescueExpired(p: LeaseRescueExpiredParams): Promise<Transition[]> {
+    return this.tx(() => {
+      const ids = this.s.LEASE_EXPIRED_LIST.all({ now: p.now, all_except: p.allExcept ?? null, limit: p.limit }) as { id: string }[];
+      const out: Transition[] = [];
+      for (const { id } of ids) {
+        const current = this.getRow(id);
+        if (!current || current.status !== 'processing') continue;
+        const exhausted = current.attempt >= current.max_attempts || p.now >= current.deadline;
+        const error: RequestError = {
+          type: 'lease_expired',
+          message: `The worker running attempt ${current.attempt} stopped (crash or restart) before it finished`,
+          retryable: !exhausted,
+        };
+        const params = { id, attempt: current.attempt, error: JSON.stringify(error), now: p.now };
+        const row = exhausted
+          ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
+          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt) }) as RequestRow | undefined);
+        if (row) out.push(this.statusTransition(row, p.now, { error }));
+      }
+      return out;
+    });
+  }
+
+  async requestCancel(p: RequestCancelParams): Promise<CancelOutcome> {
+    return this.tx((): CancelOutcome => {
+      const current = this.getRow(p.id);
+      if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
+      const row = this.s.REQUEST_CANCEL.get({ id: p.id, now: p.now }) as RequestRow | undefined;
+      if (!row) return { outcome: 'already_finished', request: requestFromRow(current) };
+      return { outcome: 'cancelled', transition: this.statusTransition(row, p.now), wasProcessing: current.status === 'processing' };
+    });
+  }
+
+  async requestClaim(p: RequestClaimParams): Promise<Transition[]> {
+    if (p.limit <= 0) return [];
+    return this.tx(() => {
+      const limits = { ...(p.operationLimits ?? {}) };
+      const excluded = Object.entries(limits).filter(([, n]) => n <= 0).map(([op]) => op);
+      const candidates = this.s.REQUEST_CLAIM_CANDIDATES.all({ now: p.now, excluded: JSON.stringify(excluded), scan: p.limit * 4 }) as {
+        id: string;
+        operation: string;
+      }[];
+      const claimed: Transition[] = [];
+      for (const candidate of candidates) {
+        if (claimed.length >= p.limit) break;
+        const left = limits[candidate.operation];
+        if (left !== undefined) {
+          if (left <= 0) continue;
+          limits[candidate.operation] = left - 1;
+        }
+        const row = this.s.REQUEST_CLAIM_ONE.get({ id: candidate.id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
+          | RequestRow
+          | undefined;
+        if (!row) continue;
+        claimed.push(this.statusTransition(row, p.now));
+      }
+      return claimed;
+    });
+  }
+
+  async requestComplete(p: RequestCompleteParams): Promise<Transition | null> {
+    const result = JSON.stringify(p.result === undefined ? null : p.result);
+    return this.guarded('REQUEST_COMPLETE', { ...claim(p), result }, p.now);
+  }
+
+  async requestCounts(): Promise<RequestCounts> {
+    return translate(() => this.s.REQUEST_COUNTS.get() as RequestCounts);
+  }
+
+  async requestFail(p: RequestFailParams): Promise<Transition | null> {
+    return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { error: p.error });
+  }
+
+  async requestFailPending(p: RequestFailPendingParams): Promise<Transition | null> {
+    return this.guarded('REQUEST_FAIL_PENDING', { id: p.id, now: p.now, error: JSON.stringify(p.error) }, p.now, {
+      error: p.error,
+    });
+  }
+
+  async requestGetById(p: RequestGetByIdParams): Promise<Request | null> {
+    const row = translate(() => this.getRow(p.id));
+    if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+    return requestFromRow(row);
+  }
+
+  async requestInsert(p: RequestInsertParams): Promise<Transition> {
+    const r = p.request;
+    return this.tx(() => {
+      const row = this.s.REQUEST_INSERT.get({
+        id: r.id,
+        tenant: r.tenant,
+        operation: r.operation,
+        input: JSON.stringify(r.input === undefined ? null : r.input),
+        mode: r.mode,
+        max_attempts: r.max_attempts,
+        run_at: r.run_at,
+        task_timeout_ms: r.task_timeout_ms,
+        deadline: r.deadline,
+        webhook_url: r.webhook_url,
+        idempotency_key: r.idempotency_key,
+        priority: r.priority,
+        estimated_ms: r.estimated_ms,
+        metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+        created_at: r.created_at,
+      }) as RequestRow;
+      return this.statusTransition(row, r.created_at);
+    });
+  }
+
+  async requestList(p: RequestListParams): Promise<Request[]> {
+    return translate(() =>
+      (
+        this.s.REQUEST_LIST.all({
+          tenant: p.tenant ?? null,
+          statuses: p.statuses && p.statuses.length > 0 ? JSON.stringify(p.statuses) : null,
+          operation: p.operation ?? null,
+          before: p.beforeId ?? null,
+          limit: p.limit,
+        }) as RequestRow[]
+      ).map(requestFromRow),
+    );
+  }
+
+  async requestNextRunAt(): Promise<number | null> {
+    return translate(() => (this.s.REQUEST_NEXT_RUN_AT.get() as { run_at: number | null }).run_at);
+  }
+
+  async requestProgress(p: RequestProgressParams): Promise<Transition | null> {
+    return this.tx(() => {
+      const row = this.s.REQUEST_PROGRESS.get({ ...claim(p), progress: JSON.stringify(p.progress) }) as RequestRow | undefined;
+      if (!row) return null;
+      const event = this.insertEvent(row.id, row.last_seq, 'progress', p.progress, p.now);
+      return { request: requestFromRow(row), event };
+    });
+  }
+
+  async requestPurgeFinished(p: RequestPurgeFinishedParams): Promise<number> {
+    return this.tx(() => {
+      const ids = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as { id: string }[];
+      for (const { id } of ids) {
+        this.s.EVENT_DELETE_FOR_REQUEST.run({ id });
+        this.s.REQUEST_DELETE.run({ id });
+      }
+      return ids.length;
+    });
+  }
+
+  async requestRetry(p: RequestRetryParams): Promise<Transition | null> {
+    return this.guarded('REQUEST_RETRY', { ...claim(p), error: JSON.stringify(p.error), run_at: p.runAt }, p.now, {
+      error: p.error,
+      run_at: p.runAt,
+    });
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  private get s(): Statements {
+    if (!this.stmts) throw new Error('SqliteStore: call migrate() before using the store');
+    return this.stmts;
+  }
+
+  private tx<T>(fn: () => T): T {
+    return translate(() => this.db.transaction(fn).immediate());
+  }
+
+  private getRow(id: string): RequestRow | undefined {
+    return this.s.REQUEST_GET.get({ id }) as RequestRow | undefined;
+  }
+
+  /** Runs a guarded update and appends its status event; null when 0 rows changed. */
+  private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
+    return Promise.resolve(
+      this.tx(() => {
+        const row = this.s[name].get(params) as RequestRow | undefined;
+        return row ? this.statusTransition(row, now, extra) : null;
+      }),
+    );
+  }
+
+  private statusTransition(row: RequestRow, now: number, extra: Record<string, unknown> = {}): Transition {
+    const request = requestFromRow(row);
+    const data: Record<string, unknown> = { status: request.status, attempt: request.attempt, ...extra };
+    if (request.status === 'cancelled') data.error = request.error;
+    const event = this.insertEvent(row.id, row.last_seq, 'status', data, now);
+    return { request, event };
+  }
+
+  private insertEvent(requestId: string, seq: number, type: RequestEvent['type'], data: unknown, now: number): RequestEvent {
+    const json = JSON.stringify(data === undefined ? null : data);
+    this.s.EVENT_INSERT.run({ request_id: requestId, seq, type, data: json, created_at: now });
+    return { request_id: requestId, seq, type, data: JSON.parse(json), created_at: now };
+  }
+}
+
+function claim(p: { id: string; attempt: number; owner: string; now: number }) {
+  return { id: p.id, attempt: p.attempt, owner: p.owner, now: p.now };
+}
+
+/** Runs `fn`, turning SQLite's "unavailable" errors into the catalog's `store_unavailable`. */
+function translate<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && [...UNAVAILABLE_CODES].some((c) => code === c || code.startsWith(`${c}_`))) {
+      throw new ErrandError('store_unavailable', `The SQLite store is unavailable (${code}); retry shortly.`, { cause, retryAfterSeconds: 1 });
+    }
+    throw cause;
+  }
+}

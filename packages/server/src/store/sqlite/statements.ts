@@ -1,0 +1,148 @@
+/**
+ * Every SQLite statement the store runs, one named constant each. Parameters are
+ * named (`@now`); "0 rows" on a guarded update means the claim is stale (lease lost)
+ * or the request already moved on.
+ */
+
+/** @now → the oldest pending run_at. */
+export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending'`;
+
+/** Inserts a pending request with last_seq = 1 (its first status event). */
+export const REQUEST_INSERT = `
+INSERT INTO requests (id, tenant, operation, input, mode, status, attempt, max_attempts, run_at, task_timeout_ms,
+  deadline, webhook_url, idempotency_key, priority, estimated_ms, metadata, created_at, updated_at, last_seq)
+VALUES (@id, @tenant, @operation, @input, @mode, 'pending', 0, @max_attempts, @run_at, @task_timeout_ms,
+  @deadline, @webhook_url, @idempotency_key, @priority, @estimated_ms, @metadata, @created_at, @created_at, 1)
+RETURNING *`;
+
+/** @id → the request row. */
+export const REQUEST_GET = `SELECT * FROM requests WHERE id = @id`;
+
+/** @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order. */
+export const REQUEST_CLAIM_CANDIDATES = `
+SELECT id, operation FROM requests
+WHERE status = 'pending' AND run_at <= @now
+  AND operation NOT IN (SELECT value FROM json_each(@excluded))
+ORDER BY priority DESC, run_at, id
+LIMIT @scan`;
+
+/** @id, @owner, @now, @lease_expires_at → the claimed row; 0 rows if no longer pending. */
+export const REQUEST_CLAIM_ONE = `
+UPDATE requests
+SET status = 'processing', attempt = attempt + 1, lease_owner = @owner, lease_expires_at = @lease_expires_at,
+    started_at = COALESCE(started_at, @now), progress = NULL, updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'pending'
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner, @now, @result → row; 0 rows = lease lost. */
+export const REQUEST_COMPLETE = `
+UPDATE requests
+SET status = 'completed', result = @result, error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    completed_at = @now, updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner, @now, @error → row; 0 rows = lease lost. */
+export const REQUEST_FAIL = `
+UPDATE requests
+SET status = 'failed', error = @error, lease_owner = NULL, lease_expires_at = NULL,
+    completed_at = @now, updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING *`;
+
+/** @id, @now, @error → row; 0 rows unless pending. */
+export const REQUEST_FAIL_PENDING = `
+UPDATE requests
+SET status = 'failed', error = @error, completed_at = @now, updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'pending'
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner, @now, @error, @run_at → row back in pending; 0 rows = lease lost. */
+export const REQUEST_RETRY = `
+UPDATE requests
+SET status = 'pending', error = @error, run_at = @run_at, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner, @now, @progress → row; 0 rows = lease lost. */
+export const REQUEST_PROGRESS = `
+UPDATE requests SET progress = @progress, updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING *`;
+
+/** @id, @now → row cancelled; 0 rows if already terminal. */
+export const REQUEST_CANCEL = `
+UPDATE requests
+SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = @now, updated_at = @now,
+    last_seq = last_seq + 1,
+    error = '{"type":"cancelled","message":"Request cancelled by user","retryable":false}'
+WHERE id = @id AND status IN ('pending', 'processing')
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner → new last_seq; 0 rows = lease lost. */
+export const REQUEST_NEXT_SEQ_IF_CLAIMED = `
+UPDATE requests SET last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING last_seq`;
+
+/** @id, @attempt, @owner, @lease_expires_at, @now → 1 row renewed; 0 rows = lease lost. */
+export const LEASE_EXTEND = `
+UPDATE requests SET lease_expires_at = @lease_expires_at, updated_at = @now
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner`;
+
+/** @now, @all_except (owner or NULL), @limit → ids of processing requests whose lease is dead. */
+export const LEASE_EXPIRED_LIST = `
+SELECT id FROM requests
+WHERE status = 'processing'
+  AND (lease_expires_at <= @now OR (@all_except IS NOT NULL AND lease_owner IS NOT @all_except))
+ORDER BY lease_expires_at
+LIMIT @limit`;
+
+/** @id, @attempt, @error, @run_at, @now → row back in pending (only if the same attempt still holds it). */
+export const LEASE_RESCUE_RETRY = `
+UPDATE requests
+SET status = 'pending', error = @error, run_at = @run_at, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt
+RETURNING *`;
+
+/** @id, @attempt, @error, @now → row failed (only if the same attempt still holds it). */
+export const LEASE_RESCUE_FAIL = `
+UPDATE requests
+SET status = 'failed', error = @error, lease_owner = NULL, lease_expires_at = NULL, completed_at = @now,
+    updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt
+RETURNING *`;
+
+/** @request_id, @seq, @type, @data, @created_at. */
+export const EVENT_INSERT = `
+INSERT INTO request_events (request_id, seq, type, data, created_at)
+VALUES (@request_id, @seq, @type, @data, @created_at)`;
+
+/** @id, @after, @limit → events in seq order. */
+export const EVENT_LIST_AFTER = `
+SELECT * FROM request_events WHERE request_id = @id AND seq > @after ORDER BY seq LIMIT @limit`;
+
+/** @before, @limit → ids of requests finished before @before. */
+export const REQUEST_FINISHED_BEFORE = `
+SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < @before ORDER BY completed_at LIMIT @limit`;
+
+export const REQUEST_DELETE = `DELETE FROM requests WHERE id = @id`;
+export const EVENT_DELETE_FOR_REQUEST = `DELETE FROM request_events WHERE request_id = @id`;
+
+export const REQUEST_COUNTS = `
+SELECT
+  COALESCE(SUM(status = 'pending'), 0)    AS pending,
+  COALESCE(SUM(status = 'processing'), 0) AS processing
+FROM requests WHERE status IN ('pending', 'processing')`;
+
+/** Filters are optional (NULL = any): @tenant, @statuses (JSON array), @operation, @before (id), @limit → newest first. */
+export const REQUEST_LIST = `
+SELECT * FROM requests
+WHERE (@tenant IS NULL OR tenant = @tenant)
+  AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+  AND (@operation IS NULL OR operation = @operation)
+  AND (@before IS NULL OR id < @before)
+ORDER BY id DESC
+LIMIT @limit`;

@@ -1,0 +1,206 @@
+/**
+ * The Store: everything the engine and the HTTP layer persist, in the words of
+ * the model, never SQL. Backends (sqlite/, later postgres/) implement it and
+ * pass one conformance suite (test/store/conformance.ts).
+ *
+ * Rules every backend keeps:
+ * - Methods are noun-first and take one params object.
+ * - Every state change is a guarded compare-and-set: transitions out of
+ *   `processing` name the `attempt` and `owner` that claimed the request, and
+ *   return `null` when that claim is no longer current ("lease lost") — a stale
+ *   worker can never overwrite a newer outcome. Terminal states never change.
+ * - Each transition, progress report and output chunk appends one event with
+ *   the request's next `seq` in the same transaction.
+ * - A method that resolves has committed (nothing is acknowledged before that).
+ * - Time comes from the caller's `now` (epoch ms from the engine's Clock).
+ */
+import type { Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+
+/** What a backend can do; the engine branches on these, never on a backend's name. */
+export interface StoreCapabilities {
+  /** Exactly one process uses the database (SQLite): leases held by any other owner at start-up are dead. */
+  readonly exclusiveAccess: boolean;
+  /** The backend can push wake-ups and events to other nodes (PostgreSQL LISTEN/NOTIFY). */
+  readonly supportsNotify: boolean;
+  /** Smallest time step the backend stores, in ms. */
+  readonly timePrecisionMs: number;
+}
+
+/** A new request as the API builds it; the store fills status, attempt and bookkeeping. */
+export type NewRequest = Pick<
+  Request,
+  | 'id'
+  | 'tenant'
+  | 'operation'
+  | 'input'
+  | 'mode'
+  | 'max_attempts'
+  | 'run_at'
+  | 'task_timeout_ms'
+  | 'deadline'
+  | 'webhook_url'
+  | 'idempotency_key'
+  | 'priority'
+  | 'estimated_ms'
+  | 'metadata'
+  | 'created_at'
+>;
+
+/** A committed state change and the event it appended. */
+export interface Transition {
+  request: Request;
+  event: RequestEvent;
+}
+
+/** Identifies the claim a worker holds; stale claims are refused. */
+export interface ClaimRef {
+  id: string;
+  attempt: number;
+  owner: string;
+  now: number;
+}
+
+export interface RequestInsertParams {
+  request: NewRequest;
+}
+
+export interface RequestGetByIdParams {
+  id: string;
+  /** When given, a request of another tenant is reported as absent. */
+  tenant?: string | null | undefined;
+}
+
+export interface RequestListParams {
+  tenant?: string | null | undefined;
+  statuses?: readonly RequestStatus[] | undefined;
+  operation?: string | undefined;
+  /** Return requests with ids strictly below this one (newest first). */
+  beforeId?: string | undefined;
+  limit: number;
+}
+
+export interface RequestClaimParams {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  /** Most requests to claim. */
+  limit: number;
+  /** Most requests to claim per operation (operations absent here are unlimited); 0 skips the operation. */
+  operationLimits?: Readonly<Record<string, number>> | undefined;
+}
+
+export interface RequestCompleteParams extends ClaimRef {
+  result: unknown;
+}
+
+export interface RequestFailParams extends ClaimRef {
+  error: RequestError;
+}
+
+export interface RequestRetryParams extends ClaimRef {
+  error: RequestError;
+  /** When the next attempt may start (epoch ms). */
+  runAt: number;
+}
+
+export interface RequestProgressParams extends ClaimRef {
+  progress: Progress;
+}
+
+export interface RequestCancelParams {
+  id: string;
+  tenant?: string | null | undefined;
+  now: number;
+}
+
+export type CancelOutcome =
+  | { outcome: 'cancelled'; transition: Transition; /** The request was running: its handler must be aborted. */ wasProcessing: boolean }
+  | { outcome: 'already_finished'; request: Request }
+  | { outcome: 'not_found' };
+
+export interface RequestFailPendingParams {
+  id: string;
+  error: RequestError;
+  now: number;
+}
+
+export interface RequestPurgeFinishedParams {
+  /** Purge requests that finished before this time (epoch ms). */
+  before: number;
+  limit: number;
+}
+
+export interface EventAppendParams extends ClaimRef {
+  type: 'output';
+  data: unknown;
+}
+
+export interface EventListAfterParams {
+  id: string;
+  afterSeq: number;
+  limit: number;
+}
+
+export interface LeaseExtendParams extends ClaimRef {
+  leaseMs: number;
+}
+
+export interface LeaseRescueExpiredParams {
+  now: number;
+  limit: number;
+  /** Also rescue leases of every owner but this one, expired or not (exclusive-access backends at start-up). */
+  allExcept?: string | undefined;
+  /** Delay before a rescued request runs again, given its attempt. */
+  retryDelayMs: (attempt: number) => number;
+}
+
+export interface RequestCounts {
+  pending: number;
+  processing: number;
+}
+
+/** The persistence boundary. See the file header for the rules. */
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /** Appends an output chunk to a running request's event log; null when the claim is stale. */
+  eventAppend(params: EventAppendParams): Promise<RequestEvent | null>;
+  /** Events with `seq > afterSeq`, in order. */
+  eventListAfter(params: EventListAfterParams): Promise<RequestEvent[]>;
+
+  /** Renews a running request's lease; false when the claim is stale. */
+  leaseExtend(params: LeaseExtendParams): Promise<boolean>;
+  /** Returns requests whose lease expired to `pending` (attempts left) or fails them (`lease_expired`). */
+  leaseRescueExpired(params: LeaseRescueExpiredParams): Promise<Transition[]>;
+
+  /** Moves a pending or processing request to `cancelled`. */
+  requestCancel(params: RequestCancelParams): Promise<CancelOutcome>;
+  /** Claims up to `limit` due pending requests (priority, then run_at, then id), starting their next attempt under a lease. */
+  requestClaim(params: RequestClaimParams): Promise<Transition[]>;
+  /** `processing` → `completed` with a result. */
+  requestComplete(params: RequestCompleteParams): Promise<Transition | null>;
+  /** Pending/processing counts, for readiness and the dispatcher. */
+  requestCounts(): Promise<RequestCounts>;
+  /** `processing` → `failed`. */
+  requestFail(params: RequestFailParams): Promise<Transition | null>;
+  /** `pending` → `failed` (e.g. a claimed request whose workflow deadline passed while it waited); null unless pending. */
+  requestFailPending(params: RequestFailPendingParams): Promise<Transition | null>;
+  requestGetById(params: RequestGetByIdParams): Promise<Request | null>;
+  /** Inserts a new `pending` request and its first event; resolves once durable. */
+  requestInsert(params: RequestInsertParams): Promise<Transition>;
+  /** Newest first. */
+  requestList(params: RequestListParams): Promise<Request[]>;
+  /** Earliest `run_at` of a pending request, or null when none is pending. */
+  requestNextRunAt(): Promise<number | null>;
+  /** Records progress on a running request; null when the claim is stale. */
+  requestProgress(params: RequestProgressParams): Promise<Transition | null>;
+  /** Deletes finished requests (and their events) older than `before`; returns how many. */
+  requestPurgeFinished(params: RequestPurgeFinishedParams): Promise<number>;
+  /** `processing` → `pending` for another attempt at `runAt`. */
+  requestRetry(params: RequestRetryParams): Promise<Transition | null>;
+
+  /** Applies pending migrations (idempotent). */
+  migrate(): Promise<void>;
+  /** Releases the database. Idempotent. */
+  close(): Promise<void>;
+}
