@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { formatSeconds } from '../config/index.js';
+import type { Request } from '../model/index.js';
 import type { Operation } from '../operations/index.js';
 import type { Store } from '../store/index.js';
 import { sleep, type Clock, type TimerHandle } from './clock.js';
@@ -131,7 +132,7 @@ export class Dispatcher {
     }
   }
 
-  private async startAttempt(request: import('../model/index.js').Request): Promise<void> {
+  private async startAttempt(request: Request): Promise<void> {
     const ref = { id: request.id, attempt: request.attempt, owner: this.options.owner, now: this.clock.now() };
     const operation = this.options.operations.get(request.operation);
     if (!operation) {

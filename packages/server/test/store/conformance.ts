@@ -1,0 +1,289 @@
+/**
+ * The Store conformance suite: every backend runs exactly these tests
+ * (`exerciseStore(makeStore)`), so they behave the same for the engine.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { RequestError } from '../../src/model/index.js';
+import type { Store } from '../../src/store/index.js';
+import { makeNewRequest, T0 } from '../helpers/factories.js';
+
+export interface StoreHandle {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+const LEASE = 30_000;
+const OWNER = 'node-a';
+const boom: RequestError = { type: 'tool_error', message: 'boom', retryable: true };
+
+export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle>): void {
+  describe(`Store conformance: ${name}`, () => {
+    async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
+      const handle = await makeStore();
+      try {
+        await fn(handle.store);
+      } finally {
+        await handle.cleanup();
+      }
+    }
+
+    async function insertAndClaim(store: Store, overrides = {}) {
+      const { request } = await store.requestInsert({ request: makeNewRequest(overrides) });
+      const claimed = await store.requestClaim({ owner: OWNER, now: request.run_at, leaseMs: LEASE, limit: 1 });
+      assert.equal(claimed.length, 1);
+      return claimed[0]!.request;
+    }
+
+    test('requestInsert stores a pending request with its first event', () =>
+      withStore(async (store) => {
+        const fresh = makeNewRequest({ input: { text: 'héllo', n: [1, 2] }, metadata: { k: 'v' } });
+        const { request, event } = await store.requestInsert({ request: fresh });
+        assert.equal(request.status, 'pending');
+        assert.equal(request.attempt, 0);
+        assert.deepEqual(request.input, { text: 'héllo', n: [1, 2] });
+        assert.deepEqual(request.metadata, { k: 'v' });
+        assert.equal(request.result, null);
+        assert.deepEqual(event, { request_id: fresh.id, seq: 1, type: 'status', data: { status: 'pending', attempt: 0 }, created_at: fresh.created_at });
+        const got = await store.requestGetById({ id: fresh.id });
+        assert.deepEqual(got, request);
+      }));
+
+    test('requestGetById hides other tenants and unknown ids', () =>
+      withStore(async (store) => {
+        const { request } = await store.requestInsert({ request: makeNewRequest({ tenant: 'alpha' }) });
+        assert.equal((await store.requestGetById({ id: request.id, tenant: 'alpha' }))?.id, request.id);
+        assert.equal(await store.requestGetById({ id: request.id, tenant: 'beta' }), null);
+        assert.equal(await store.requestGetById({ id: 'req_00000000000000000000000000' }), null);
+      }));
+
+    test('requestClaim takes due requests by priority, then run_at, then id, and starts an attempt', () =>
+      withStore(async (store) => {
+        const low = (await store.requestInsert({ request: makeNewRequest({ created_at: T0, priority: 0 }) })).request;
+        const high = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 1, priority: 5 }) })).request;
+        const later = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 2, run_at: T0 + 60_000 }) })).request;
+        const claimed = await store.requestClaim({ owner: OWNER, now: T0 + 10, leaseMs: LEASE, limit: 10 });
+        assert.deepEqual(claimed.map((t) => t.request.id), [high.id, low.id]);
+        for (const { request, event } of claimed) {
+          assert.equal(request.status, 'processing');
+          assert.equal(request.attempt, 1);
+          assert.equal(request.lease_owner, OWNER);
+          assert.equal(request.lease_expires_at, T0 + 10 + LEASE);
+          assert.equal(request.started_at, T0 + 10);
+          assert.deepEqual(event.data, { status: 'processing', attempt: 1 });
+          assert.equal(event.seq, 2);
+        }
+        assert.deepEqual(await store.requestClaim({ owner: 'node-b', now: T0 + 10, leaseMs: LEASE, limit: 10 }), []);
+        const due = await store.requestClaim({ owner: OWNER, now: T0 + 60_000, leaseMs: LEASE, limit: 10 });
+        assert.deepEqual(due.map((t) => t.request.id), [later.id]);
+      }));
+
+    test('requestClaim respects limit and per-operation limits', () =>
+      withStore(async (store) => {
+        for (let i = 0; i < 3; i++) await store.requestInsert({ request: makeNewRequest({ operation: 'a' }) });
+        for (let i = 0; i < 3; i++) await store.requestInsert({ request: makeNewRequest({ operation: 'b' }) });
+        await store.requestInsert({ request: makeNewRequest({ operation: 'c' }) });
+        const now = T0 + 1000;
+        const first = await store.requestClaim({ owner: OWNER, now, leaseMs: LEASE, limit: 10, operationLimits: { a: 1, b: 0 } });
+        const ops = first.map((t) => t.request.operation).sort();
+        assert.deepEqual(ops, ['a', 'c']);
+        const second = await store.requestClaim({ owner: OWNER, now, leaseMs: LEASE, limit: 2 });
+        assert.equal(second.length, 2);
+        assert.equal((await store.requestCounts()).processing, 4);
+        assert.equal((await store.requestCounts()).pending, 3);
+      }));
+
+    test('requestComplete is guarded by attempt and owner, and terminal states never change', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        const ref = { id: running.id, now: T0 + 100 };
+        assert.equal(await store.requestComplete({ ...ref, attempt: 2, owner: OWNER, result: 1 }), null, 'wrong attempt');
+        assert.equal(await store.requestComplete({ ...ref, attempt: 1, owner: 'node-b', result: 1 }), null, 'wrong owner');
+        const done = await store.requestComplete({ ...ref, attempt: 1, owner: OWNER, result: { text: 'ok' } });
+        assert.ok(done);
+        assert.equal(done.request.status, 'completed');
+        assert.deepEqual(done.request.result, { text: 'ok' });
+        assert.equal(done.request.completed_at, T0 + 100);
+        assert.equal(done.request.lease_owner, null);
+        assert.deepEqual(done.event.data, { status: 'completed', attempt: 1 });
+        assert.equal(await store.requestComplete({ ...ref, attempt: 1, owner: OWNER, result: 2 }), null);
+        assert.equal(await store.requestFail({ ...ref, attempt: 1, owner: OWNER, error: boom }), null);
+        assert.equal(await store.requestRetry({ ...ref, attempt: 1, owner: OWNER, error: boom, runAt: T0 }), null);
+        assert.equal(await store.requestProgress({ ...ref, attempt: 1, owner: OWNER, progress: { percent: 1 } }), null);
+        assert.equal(await store.requestFailPending({ id: running.id, now: T0, error: boom }), null);
+        const cancel = await store.requestCancel({ id: running.id, now: T0 + 200 });
+        assert.equal(cancel.outcome, 'already_finished');
+        assert.equal((await store.requestGetById({ id: running.id }))?.status, 'completed');
+      }));
+
+    test('a completed request stores a null result as JSON null', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        const done = await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0, result: null });
+        assert.equal(done?.request.result, null);
+      }));
+
+    test('requestFail records the error', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        const failed = await store.requestFail({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 5, error: boom });
+        assert.equal(failed?.request.status, 'failed');
+        assert.deepEqual(failed?.request.error, boom);
+        assert.deepEqual(failed?.event.data, { status: 'failed', attempt: 1, error: boom });
+      }));
+
+    test('requestRetry returns the request to pending at runAt; the stale attempt can no longer finish it', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        const retried = await store.requestRetry({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 10, error: boom, runAt: T0 + 2000 });
+        assert.equal(retried?.request.status, 'pending');
+        assert.equal(retried?.request.run_at, T0 + 2000);
+        assert.deepEqual(retried?.request.error, boom);
+        assert.equal(await store.requestNextRunAt(), T0 + 2000);
+        assert.deepEqual(await store.requestClaim({ owner: OWNER, now: T0 + 1999, leaseMs: LEASE, limit: 1 }), []);
+        const again = await store.requestClaim({ owner: 'node-b', now: T0 + 2000, leaseMs: LEASE, limit: 1 });
+        assert.equal(again[0]?.request.attempt, 2);
+        assert.equal(await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 2001, result: 'late' }), null);
+        const done = await store.requestComplete({ id: running.id, attempt: 2, owner: 'node-b', now: T0 + 2002, result: 'ok' });
+        assert.equal(done?.request.status, 'completed');
+      }));
+
+    test('progress and output are guarded and logged with gapless sequence numbers', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        const ref = { id: running.id, attempt: 1, owner: OWNER, now: T0 + 1 };
+        const p = await store.requestProgress({ ...ref, progress: { percent: 40, message: 'Reading', current_step: 'read', total_steps: 5, completed_steps: 2 } });
+        assert.deepEqual(p?.request.progress, { percent: 40, message: 'Reading', current_step: 'read', total_steps: 5, completed_steps: 2 });
+        const out = await store.eventAppend({ ...ref, type: 'output', data: { text: 'chunk' } });
+        assert.equal(out?.seq, 4);
+        assert.equal(await store.eventAppend({ ...ref, owner: 'node-b', type: 'output', data: 'x' }), null);
+        assert.equal(await store.requestProgress({ ...ref, attempt: 2, progress: { percent: 1 } }), null);
+        await store.requestComplete({ ...ref, result: 'done' });
+        const events = await store.eventListAfter({ id: running.id, afterSeq: 0, limit: 100 });
+        assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5]);
+        assert.deepEqual(events.map((e) => e.type), ['status', 'status', 'progress', 'output', 'status']);
+        assert.deepEqual(events[3]?.data, { text: 'chunk' });
+        assert.deepEqual((await store.eventListAfter({ id: running.id, afterSeq: 3, limit: 1 })).map((e) => e.seq), [4]);
+      }));
+
+    test('requestCancel cancels pending and processing requests once, and respects tenants', () =>
+      withStore(async (store) => {
+        const pending = (await store.requestInsert({ request: makeNewRequest() })).request;
+        const c1 = await store.requestCancel({ id: pending.id, now: T0 + 1 });
+        assert.equal(c1.outcome, 'cancelled');
+        if (c1.outcome !== 'cancelled') return;
+        assert.equal(c1.wasProcessing, false);
+        assert.equal(c1.transition.request.status, 'cancelled');
+        assert.equal(c1.transition.request.error?.type, 'cancelled');
+        assert.deepEqual(await store.requestClaim({ owner: OWNER, now: T0 + 10, leaseMs: LEASE, limit: 5 }), []);
+        assert.equal((await store.requestCancel({ id: pending.id, now: T0 + 2 })).outcome, 'already_finished');
+
+        const running = await insertAndClaim(store, { tenant: 'alpha' });
+        assert.equal((await store.requestCancel({ id: running.id, tenant: 'beta', now: T0 })).outcome, 'not_found');
+        const c2 = await store.requestCancel({ id: running.id, tenant: 'alpha', now: T0 + 3 });
+        assert.equal(c2.outcome === 'cancelled' && c2.wasProcessing, true);
+        assert.equal(await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 4, result: 'late' }), null);
+        assert.equal((await store.requestGetById({ id: running.id }))?.status, 'cancelled');
+        assert.equal((await store.requestCancel({ id: 'req_00000000000000000000000000', now: T0 })).outcome, 'not_found');
+      }));
+
+    test('leaseExtend renews only the current claim', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        assert.equal(await store.leaseExtend({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 10_000, leaseMs: LEASE }), true);
+        assert.equal((await store.requestGetById({ id: running.id }))?.lease_expires_at, T0 + 10_000 + LEASE);
+        assert.equal(await store.leaseExtend({ id: running.id, attempt: 1, owner: 'node-b', now: T0, leaseMs: LEASE }), false);
+        assert.equal(await store.leaseExtend({ id: running.id, attempt: 2, owner: OWNER, now: T0, leaseMs: LEASE }), false);
+      }));
+
+    test('leaseRescueExpired retries requests with attempts left and fails exhausted ones', () =>
+      withStore(async (store) => {
+        const retryable = await insertAndClaim(store, { max_attempts: 3 });
+        const exhausted = await insertAndClaim(store, { max_attempts: 1 });
+        const fresh = await insertAndClaim(store, { created_at: T0 + 50_000 });
+        const now = T0 + LEASE + 5_000; // past the leases of the first two (claimed at T0 + a few ms), not of `fresh`
+        const rescued = await store.leaseRescueExpired({ now, limit: 10, retryDelayMs: (attempt) => attempt * 1000 });
+        const byId = new Map(rescued.map((t) => [t.request.id, t.request]));
+        assert.equal(byId.size, 2);
+        assert.equal(byId.get(retryable.id)?.status, 'pending');
+        assert.equal(byId.get(retryable.id)?.run_at, now + 1000);
+        assert.equal(byId.get(retryable.id)?.error?.type, 'lease_expired');
+        assert.equal(byId.get(exhausted.id)?.status, 'failed');
+        assert.equal(byId.get(exhausted.id)?.error?.type, 'lease_expired');
+        assert.equal((await store.requestGetById({ id: fresh.id }))?.status, 'processing');
+        // The old owner's late outcome is refused.
+        assert.equal(await store.requestComplete({ id: retryable.id, attempt: 1, owner: OWNER, now, result: 'late' }), null);
+      }));
+
+    test('leaseRescueExpired with allExcept takes back live leases of other owners only', () =>
+      withStore(async (store) => {
+        const theirs = await insertAndClaim(store);
+        const { request } = await store.requestInsert({ request: makeNewRequest() });
+        await store.requestClaim({ owner: 'me', now: request.run_at, leaseMs: LEASE, limit: 1 });
+        const rescued = await store.leaseRescueExpired({ now: T0 + 10, limit: 10, allExcept: 'me', retryDelayMs: () => 0 });
+        assert.deepEqual(rescued.map((t) => t.request.id), [theirs.id]);
+        assert.equal((await store.requestGetById({ id: request.id }))?.status, 'processing');
+      }));
+
+    test('requestFailPending fails only pending requests', () =>
+      withStore(async (store) => {
+        const { request } = await store.requestInsert({ request: makeNewRequest() });
+        const failed = await store.requestFailPending({ id: request.id, now: T0 + 1, error: { type: 'workflow_timeout', message: 'x', retryable: false } });
+        assert.equal(failed?.request.status, 'failed');
+        assert.equal(await store.requestFailPending({ id: request.id, now: T0 + 2, error: boom }), null);
+      }));
+
+    test('requestList filters by tenant, status and operation, newest first, paginated by id', () =>
+      withStore(async (store) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          const { request } = await store.requestInsert({ request: makeNewRequest({ tenant: i % 2 ? 'beta' : 'alpha', operation: i < 4 ? 'a' : 'b' }) });
+          ids.push(request.id);
+        }
+        const all = await store.requestList({ limit: 100 });
+        assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
+        const alpha = await store.requestList({ tenant: 'alpha', limit: 100 });
+        assert.ok(alpha.every((r) => r.tenant === 'alpha'));
+        assert.equal(alpha.length, 4);
+        assert.equal((await store.requestList({ operation: 'b', limit: 100 })).length, 3);
+        const page1 = await store.requestList({ limit: 3 });
+        const page2 = await store.requestList({ limit: 3, beforeId: page1[2]!.id });
+        const page3 = await store.requestList({ limit: 3, beforeId: page2[2]!.id });
+        assert.deepEqual([...page1, ...page2, ...page3].map((r) => r.id), [...ids].reverse());
+        await store.requestCancel({ id: ids[0]!, now: T0 });
+        assert.deepEqual((await store.requestList({ statuses: ['cancelled'], limit: 10 })).map((r) => r.id), [ids[0]]);
+        assert.equal((await store.requestList({ statuses: ['pending', 'cancelled'], limit: 10 })).length, 7);
+      }));
+
+    test('requestPurgeFinished deletes finished requests and their events, never unfinished ones', () =>
+      withStore(async (store) => {
+        const old = await insertAndClaim(store);
+        await store.requestComplete({ id: old.id, attempt: 1, owner: OWNER, now: T0 + 10, result: 1 });
+        const recent = await insertAndClaim(store);
+        await store.requestComplete({ id: recent.id, attempt: 1, owner: OWNER, now: T0 + 5000, result: 1 });
+        const pending = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 - 100_000 }) })).request;
+        assert.equal(await store.requestPurgeFinished({ before: T0 + 1000, limit: 10 }), 1);
+        assert.equal(await store.requestGetById({ id: old.id }), null);
+        assert.deepEqual(await store.eventListAfter({ id: old.id, afterSeq: 0, limit: 10 }), []);
+        assert.ok(await store.requestGetById({ id: recent.id }));
+        assert.ok(await store.requestGetById({ id: pending.id }));
+      }));
+
+    test('requestNextRunAt and requestCounts reflect pending work', () =>
+      withStore(async (store) => {
+        assert.equal(await store.requestNextRunAt(), null);
+        assert.deepEqual(await store.requestCounts(), { pending: 0, processing: 0 });
+        await store.requestInsert({ request: makeNewRequest({ created_at: T0, run_at: T0 + 500 }) });
+        await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 1 }) });
+        assert.equal(await store.requestNextRunAt(), T0 + 1);
+        assert.deepEqual(await store.requestCounts(), { pending: 2, processing: 0 });
+      }));
+
+    test('close is idempotent', async () => {
+      const handle = await makeStore();
+      await handle.store.close();
+      await handle.store.close();
+      await handle.cleanup();
+    });
+  });
+}

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ErrandError } from '../../src/model/index.js';
+import { openStore, SqliteStore } from '../../src/store/index.js';
+import { makeNewRequest, tempDir } from '../helpers/factories.js';
+import { exerciseStore } from './conformance.js';
+
+exerciseStore('sqlite', async () => {
+  const { dir, cleanup } = tempDir();
+  const store = await openStore({ url: `sqlite:${join(dir, 'errand.db')}` });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      cleanup();
+    },
+  };
+});
+
+test('sqlite: committed requests survive closing and reopening the file', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const url = `sqlite:${join(dir, 'nested', 'errand.db')}`;
+  const first = await openStore({ url });
+  const { request } = await first.requestInsert({ request: makeNewRequest() });
+  await first.close();
+  const second = await openStore({ url });
+  assert.equal((await second.requestGetById({ id: request.id }))?.status, 'pending');
+  await second.migrate(); // idempotent
+  await second.close();
+});
+
+test('sqlite: a store used before migrate() says so', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = new SqliteStore({ path: join(dir, 'x.db') });
+  await assert.rejects(() => store.requestCounts(), /migrate/);
+  await store.close();
+});
+
+test('sqlite: an unopenable database file is a store_unavailable error', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  assert.throws(
+    () => new SqliteStore({ path: dir }), // a directory, not a file
+    (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable',
+  );
+});
