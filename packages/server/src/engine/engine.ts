@@ -12,6 +12,7 @@ import type { Operation } from '../operations/index.js';
 import type { CancelOutcome, Store } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
+import { DurationEstimates, type Estimate } from './estimates.js';
 import { EngineEvents } from './events.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
@@ -51,6 +52,7 @@ export class Engine {
   private readonly rescuer: LeaseRescuer;
   private readonly retention: RetentionCleaner;
   private readonly log: Logger;
+  private readonly estimates = new DurationEstimates();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(private readonly options: EngineOptions) {
@@ -92,6 +94,9 @@ export class Engine {
       retryDelayMs: (attempt) => retryDelayMs(defaultPolicy, attempt, random),
       onRescued: () => this.dispatcher.wake(),
     });
+    this.events.on('request:completed', ({ request }) => {
+      if (request.started_at !== null && request.completed_at !== null) this.estimates.record(request.operation, request.completed_at - request.started_at);
+    });
     this.retention = new RetentionCleaner({ store, clock: this.clock, log, ttlMs: config.retention.ttl, intervalMs: config.retention.sweep_interval });
   }
 
@@ -102,6 +107,11 @@ export class Engine {
     await this.rescuer.start();
     this.retention.start();
     this.dispatcher.start();
+  }
+
+  /** How long a request of `operation` is likely to run (null until there is history on this node). */
+  estimate(operation: string): Estimate | null {
+    return this.estimates.estimate(operation);
   }
 
   /** Requests running on this node now. */

@@ -7,7 +7,7 @@
  * up does not cancel the request.
  */
 import type { FastifyReply } from 'fastify';
-import type { Engine } from '../engine/index.js';
+import { formatEstimate, type Engine } from '../engine/index.js';
 import { isTerminal, type Request, type RequestMode } from '../model/index.js';
 import { presentRequest, retryAfterSeconds } from './present.js';
 
@@ -47,7 +47,9 @@ function accepted(engine: Engine, reply: FastifyReply, request: Request, options
   const body: Record<string, unknown> = { request_id: request.id };
   if (options.taskAlias) body.task_id = request.id;
   body.status = request.status;
-  body.estimated_time = null;
+  const estimate = engine.estimate(request.operation);
+  body.estimated_time = estimate ? formatEstimate(estimate) : null;
+  body.estimated_ms = estimate ? estimate.highMs : null;
   body.location = location;
   return reply
     .code(202)

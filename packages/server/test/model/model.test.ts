@@ -101,3 +101,19 @@ describe('error catalog', () => {
     assert.deepEqual(err.toEnvelope(), { error: { type: 'validation_error', message: 'message: is required', field: 'message', issues: [], retryable: false } });
   });
 });
+
+describe('duration estimates', () => {
+  test('need three samples, then give the median to p90 as a human range', async () => {
+    const { DurationEstimates, formatEstimate } = await import('../../src/engine/index.js');
+    const e = new DurationEstimates();
+    e.record('op', 45_000);
+    e.record('op', 50_000);
+    assert.equal(e.estimate('op'), null);
+    e.record('op', 60_000);
+    const est = e.estimate('op');
+    assert.deepEqual(est, { lowMs: 50_000, highMs: 60_000 });
+    assert.equal(formatEstimate(est!), '50-60 seconds');
+    assert.equal(formatEstimate({ lowMs: 100, highMs: 900 }), 'under a second');
+    assert.equal(formatEstimate({ lowMs: 150_000, highMs: 200_000 }), '2-4 minutes');
+  });
+});

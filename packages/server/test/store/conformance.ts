@@ -49,6 +49,27 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.deepEqual(got, request);
       }));
 
+    test('concurrent inserts all commit, each with its own first event', () =>
+      withStore(async (store) => {
+        const fresh = Array.from({ length: 25 }, () => makeNewRequest());
+        const results = await Promise.all(fresh.map((request) => store.requestInsert({ request })));
+        assert.deepEqual(results.map((t) => t.request.id), fresh.map((r) => r.id));
+        assert.ok(results.every((t) => t.event.seq === 1));
+        assert.equal((await store.requestCounts()).pending, 25);
+      }));
+
+    test('a duplicate id is refused without affecting inserts committed beside it', () =>
+      withStore(async (store) => {
+        const first = makeNewRequest();
+        await store.requestInsert({ request: first });
+        const other = makeNewRequest();
+        const [dup, ok] = await Promise.allSettled([store.requestInsert({ request: { ...first } }), store.requestInsert({ request: other })]);
+        assert.equal(dup.status, 'rejected');
+        assert.equal(ok.status, 'fulfilled');
+        assert.ok(await store.requestGetById({ id: other.id }));
+        assert.equal((await store.requestCounts()).pending, 2);
+      }));
+
     test('requestGetById hides other tenants and unknown ids', () =>
       withStore(async (store) => {
         const { request } = await store.requestInsert({ request: makeNewRequest({ tenant: 'alpha' }) });

@@ -51,6 +51,7 @@ export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
+  private readonly insertQueue: { params: RequestInsertParams; resolve: (t: Transition) => void; reject: (err: unknown) => void }[] = [];
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -83,6 +84,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushInserts();
     this.closed = true;
     this.db.close();
   }
@@ -190,28 +192,61 @@ export class SqliteStore implements Store {
     return requestFromRow(row);
   }
 
-  async requestInsert(p: RequestInsertParams): Promise<Transition> {
-    const r = p.request;
-    return this.tx(() => {
-      const row = this.s.REQUEST_INSERT.get({
-        id: r.id,
-        tenant: r.tenant,
-        operation: r.operation,
-        input: JSON.stringify(r.input === undefined ? null : r.input),
-        mode: r.mode,
-        max_attempts: r.max_attempts,
-        run_at: r.run_at,
-        task_timeout_ms: r.task_timeout_ms,
-        deadline: r.deadline,
-        webhook_url: r.webhook_url,
-        idempotency_key: r.idempotency_key,
-        priority: r.priority,
-        estimated_ms: r.estimated_ms,
-        metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
-        created_at: r.created_at,
-      }) as RequestRow;
-      return this.statusTransition(row, r.created_at);
+  /**
+   * Group commit: inserts arriving in the same event-loop turn share one
+   * transaction (one fsync), and each caller's promise resolves only after that
+   * commit. If the batch fails, each insert is retried alone so one bad row
+   * cannot fail the others.
+   */
+  requestInsert(p: RequestInsertParams): Promise<Transition> {
+    return new Promise<Transition>((resolve, reject) => {
+      this.insertQueue.push({ params: p, resolve, reject });
+      if (this.insertQueue.length === 1) setImmediate(() => this.flushInserts());
     });
+  }
+
+  private flushInserts(): void {
+    const batch = this.insertQueue.splice(0);
+    if (batch.length === 0) return;
+    let results: Transition[] | undefined;
+    try {
+      results = this.tx(() => batch.map((item) => this.insertOne(item.params)));
+    } catch {
+      results = undefined;
+    }
+    if (results) {
+      batch.forEach((item, i) => item.resolve(results[i] as Transition));
+      return;
+    }
+    for (const item of batch) {
+      try {
+        item.resolve(this.tx(() => this.insertOne(item.params)));
+      } catch (err) {
+        item.reject(err);
+      }
+    }
+  }
+
+  private insertOne(p: RequestInsertParams): Transition {
+    const r = p.request;
+    const row = this.s.REQUEST_INSERT.get({
+      id: r.id,
+      tenant: r.tenant,
+      operation: r.operation,
+      input: JSON.stringify(r.input === undefined ? null : r.input),
+      mode: r.mode,
+      max_attempts: r.max_attempts,
+      run_at: r.run_at,
+      task_timeout_ms: r.task_timeout_ms,
+      deadline: r.deadline,
+      webhook_url: r.webhook_url,
+      idempotency_key: r.idempotency_key,
+      priority: r.priority,
+      estimated_ms: r.estimated_ms,
+      metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+      created_at: r.created_at,
+    }) as RequestRow;
+    return this.statusTransition(row, r.created_at);
   }
 
   async requestList(p: RequestListParams): Promise<Request[]> {
