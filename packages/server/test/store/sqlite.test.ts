@@ -47,3 +47,17 @@ test('sqlite: an unopenable database file is a store_unavailable error', async (
     (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable',
   );
 });
+
+test('sqlite: a second process (connection) cannot open a database file in use', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const url = `sqlite:${join(dir, 'errand.db')}`;
+  const first = await openStore({ url });
+  await assert.rejects(
+    () => openStore({ url }),
+    (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable' && /in use by another process/.test(err.message),
+  );
+  await first.close();
+  const again = await openStore({ url });
+  await again.close();
+});

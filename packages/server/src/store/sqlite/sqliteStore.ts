@@ -1,7 +1,7 @@
 /**
  * The embedded SQLite backend (better-sqlite3, WAL). One process per database
- * file (`capabilities.exclusiveAccess`): at start-up every lease not held by
- * this process is dead. better-sqlite3 is synchronous, so each method runs its
+ * file (`capabilities.exclusiveAccess`, enforced with an exclusive file lock):
+ * at start-up every lease not held by this process is dead. better-sqlite3 is synchronous, so each method runs its
  * statements in one transaction that has committed — and, with
  * `synchronous = FULL`, reached the disk — before the returned promise resolves.
  */
@@ -57,9 +57,27 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = translate(() => new Database(options.path));
-    this.db.pragma('journal_mode = WAL');
+    try {
+      // Exclusive locking enforces one process per file: a second process gets
+      // SQLITE_BUSY at once instead of silently sharing (and stealing leases).
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('busy_timeout = 0');
+      this.db.pragma('journal_mode = WAL');
+      this.db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    } catch (cause) {
+      this.db.close();
+      if ((cause as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+        throw new ErrandError(
+          'store_unavailable',
+          `The SQLite database ${options.path} is in use by another process; an embedded store serves one Errand process (use PostgreSQL for several nodes).`,
+          { cause },
+        );
+      }
+      translate(() => {
+        throw cause;
+      });
+    }
     this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
   }
 
