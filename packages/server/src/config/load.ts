@@ -133,13 +133,24 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function interpolate(value: unknown, env: LoadConfigOptions['env'] & object, path: (string | number)[], issues: string[]): unknown {
   if (typeof value === 'string') {
-    return value.replace(VAR, (_match, name: string, fallback: string | undefined) => {
+    const whole = new RegExp(`^${VAR.source}$`).exec(value);
+    const replaced = value.replace(VAR, (_match, name: string, fallback: string | undefined) => {
       const found = env[name];
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
       issues.push(`${formatPath(path)}: environment variable ${name} is not set (set it, or write \${${name}:-default})`);
       return '';
     });
+    // A value that is exactly one ${VAR} takes the variable's YAML type (port: ${PORT:-8001} is a number).
+    if (whole && replaced !== '') {
+      try {
+        const typed: unknown = parseYaml(replaced);
+        if (typeof typed === 'number' || typeof typed === 'boolean') return typed;
+      } catch {
+        // keep the string
+      }
+    }
+    return replaced;
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], issues));
   if (isPlainObject(value)) {

@@ -34,7 +34,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const auth = new Authenticator(config.auth);
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/') || request.url === '/v1') request.caller = auth.authenticate(request);
+    // Decide on the matched route, not the raw URL: the router decodes %-escapes.
+    const path = request.routeOptions.url ?? decodePath(request.url);
+    if (path.startsWith('/v1/') || path === '/v1') request.caller = auth.authenticate(request);
   });
   registerBodyParser(app, config.server.body_limit);
   registerErrorHandling(app);
@@ -43,4 +45,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   requestRoutes(app, { engine });
   await app.ready();
   return app;
+}
+
+function decodePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * Submission endpoints:
  * - `POST /v1/chat` — body `{message, async?, webhook_url?, metadata?, …}`; runs `chat.operation`; default sync.
- * - `POST /v1/triggers/{name}` — body `{data, use_async?, webhook_url?}` or any other JSON (taken as the data); default async.
+ * - `POST /v1/triggers/{name}` — body `{data, use_async?, webhook_url?, metadata?, priority?}`, or any other JSON (taken as the data); default async.
  * - `POST /v1/operations/{name}` — the body is the input; `?async=true|false`; default async.
  * - `POST /v1/bots/{bot_id}/actions/{action}` — resource-style alias of the operations endpoint (`/v1/tasks` Location).
  */
@@ -38,6 +38,8 @@ const triggerEnvelope = z.strictObject({
   metadata,
   priority,
 });
+
+const TRIGGER_ENVELOPE_KEYS = new Set(Object.keys(triggerEnvelope.shape));
 
 const asyncFlag = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional();
 const operationQuery = z.looseObject({ async: asyncFlag, webhook_url: webhookUrl });
@@ -91,7 +93,9 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     const body = request.body;
     let input: unknown = body ?? {};
     let envelope: z.output<typeof triggerEnvelope> | undefined;
-    if (isObject(body) && Object.hasOwn(body, 'data')) {
+    // The body is the envelope only when it has `data` and nothing but envelope keys;
+    // otherwise (e.g. a Stripe event with its own `data`) the whole body is the input.
+    if (isObject(body) && Object.hasOwn(body, 'data') && Object.keys(body).every((k) => TRIGGER_ENVELOPE_KEYS.has(k))) {
       envelope = parseWith(triggerEnvelope, body);
       input = envelope.data ?? {};
     }
