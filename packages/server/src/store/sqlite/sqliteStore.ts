@@ -51,7 +51,7 @@ export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
-  private readonly insertQueue: { params: RequestInsertParams; resolve: (t: Transition) => void; reject: (err: unknown) => void }[] = [];
+  private readonly writeQueue: QueuedWrite[] = [];
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -102,13 +102,13 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flushInserts();
+    this.flushWrites();
     this.closed = true;
     this.db.close();
   }
 
   async eventAppend(p: EventAppendParams): Promise<RequestEvent | null> {
-    return this.tx(() => {
+    return this.write(() => {
       const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as { last_seq: number } | undefined;
       if (!row) return null;
       return this.insertEvent(p.id, row.last_seq, p.type, p.data, p.now);
@@ -120,13 +120,13 @@ export class SqliteStore implements Store {
   }
 
   async leaseExtend(p: LeaseExtendParams): Promise<boolean> {
-    return translate(
+    return this.write(
       () => this.s.LEASE_EXTEND.run({ id: p.id, attempt: p.attempt, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }).changes === 1,
     );
   }
 
   async leaseRescueExpired(p: LeaseRescueExpiredParams): Promise<Transition[]> {
-    return this.tx(() => {
+    return this.write(() => {
       const ids = this.s.LEASE_EXPIRED_LIST.all({ now: p.now, all_except: p.allExcept ?? null, limit: p.limit }) as { id: string }[];
       const out: Transition[] = [];
       for (const { id } of ids) {
@@ -149,7 +149,7 @@ export class SqliteStore implements Store {
   }
 
   async requestCancel(p: RequestCancelParams): Promise<CancelOutcome> {
-    return this.tx((): CancelOutcome => {
+    return this.write((): CancelOutcome => {
       const current = this.getRow(p.id);
       if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
       const row = this.s.REQUEST_CANCEL.get({ id: p.id, now: p.now }) as RequestRow | undefined;
@@ -160,10 +160,12 @@ export class SqliteStore implements Store {
 
   async requestClaim(p: RequestClaimParams): Promise<Transition[]> {
     if (p.limit <= 0) return [];
-    return this.tx(() => {
+    const excluded = JSON.stringify(Object.entries(p.operationLimits ?? {}).filter(([, n]) => n <= 0).map(([op]) => op));
+    // Most wake-ups find nothing: answer those with a read, without a write transaction.
+    if (translate(() => this.s.REQUEST_CLAIM_CANDIDATES.get({ now: p.now, excluded, scan: 1 })) === undefined) return [];
+    return this.write(() => {
       const limits = { ...(p.operationLimits ?? {}) };
-      const excluded = Object.entries(limits).filter(([, n]) => n <= 0).map(([op]) => op);
-      const candidates = this.s.REQUEST_CLAIM_CANDIDATES.all({ now: p.now, excluded: JSON.stringify(excluded), scan: p.limit * 4 }) as {
+      const candidates = this.s.REQUEST_CLAIM_CANDIDATES.all({ now: p.now, excluded, scan: p.limit * 4 }) as {
         id: string;
         operation: string;
       }[];
@@ -210,39 +212,8 @@ export class SqliteStore implements Store {
     return requestFromRow(row);
   }
 
-  /**
-   * Group commit: inserts arriving in the same event-loop turn share one
-   * transaction (one fsync), and each caller's promise resolves only after that
-   * commit. If the batch fails, each insert is retried alone so one bad row
-   * cannot fail the others.
-   */
   requestInsert(p: RequestInsertParams): Promise<Transition> {
-    return new Promise<Transition>((resolve, reject) => {
-      this.insertQueue.push({ params: p, resolve, reject });
-      if (this.insertQueue.length === 1) setImmediate(() => this.flushInserts());
-    });
-  }
-
-  private flushInserts(): void {
-    const batch = this.insertQueue.splice(0);
-    if (batch.length === 0) return;
-    let results: Transition[] | undefined;
-    try {
-      results = this.tx(() => batch.map((item) => this.insertOne(item.params)));
-    } catch {
-      results = undefined;
-    }
-    if (results) {
-      batch.forEach((item, i) => item.resolve(results[i] as Transition));
-      return;
-    }
-    for (const item of batch) {
-      try {
-        item.resolve(this.tx(() => this.insertOne(item.params)));
-      } catch (err) {
-        item.reject(err);
-      }
-    }
+    return this.write(() => this.insertOne(p));
   }
 
   private insertOne(p: RequestInsertParams): Transition {
@@ -286,7 +257,7 @@ export class SqliteStore implements Store {
   }
 
   async requestProgress(p: RequestProgressParams): Promise<Transition | null> {
-    return this.tx(() => {
+    return this.write(() => {
       const row = this.s.REQUEST_PROGRESS.get({ ...claim(p), progress: JSON.stringify(p.progress) }) as RequestRow | undefined;
       if (!row) return null;
       const event = this.insertEvent(row.id, row.last_seq, 'progress', p.progress, p.now);
@@ -295,7 +266,7 @@ export class SqliteStore implements Store {
   }
 
   async requestPurgeFinished(p: RequestPurgeFinishedParams): Promise<number> {
-    return this.tx(() => {
+    return this.write(() => {
       const ids = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as { id: string }[];
       for (const { id } of ids) {
         this.s.EVENT_DELETE_FOR_REQUEST.run({ id });
@@ -319,8 +290,48 @@ export class SqliteStore implements Store {
     return this.stmts;
   }
 
-  private tx<T>(fn: () => T): T {
-    return translate(() => this.db.transaction(fn).immediate());
+  /**
+   * Group commit: every write method queues its statements here; the writes
+   * queued in one event-loop turn run in one transaction (one fsync), each in
+   * its own savepoint so one failing write cannot undo the others, and every
+   * caller's promise settles only after the commit. Under load this turns N
+   * fsyncs into one without acknowledging anything early.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new ErrandError('store_unavailable', 'The store is closed.'));
+    return new Promise<T>((resolve, reject) => {
+      this.writeQueue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.writeQueue.length === 1) setImmediate(() => this.flushWrites());
+    });
+  }
+
+  private flushWrites(): void {
+    const batch = this.writeQueue.splice(0);
+    if (batch.length === 0) return;
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      translate(() =>
+        this.db
+          .transaction(() => {
+            for (const item of batch) {
+              try {
+                outcomes.push({ ok: true, value: this.db.transaction(item.fn)() });
+              } catch (error) {
+                outcomes.push({ ok: false, error });
+              }
+            }
+          })
+          .immediate(),
+      );
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) item.resolve(outcome.value);
+      else item.reject(translateError(outcome?.error));
+    });
   }
 
   private getRow(id: string): RequestRow | undefined {
@@ -330,7 +341,7 @@ export class SqliteStore implements Store {
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
   private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
     return Promise.resolve(
-      this.tx(() => {
+      this.write(() => {
         const row = this.s[name].get(params) as RequestRow | undefined;
         return row ? this.statusTransition(row, now, extra) : null;
       }),
@@ -352,6 +363,12 @@ export class SqliteStore implements Store {
   }
 }
 
+interface QueuedWrite {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
 function claim(p: { id: string; attempt: number; owner: string; now: number }) {
   return { id: p.id, attempt: p.attempt, owner: p.owner, now: p.now };
 }
@@ -361,10 +378,14 @@ function translate<T>(fn: () => T): T {
   try {
     return fn();
   } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (typeof code === 'string' && [...UNAVAILABLE_CODES].some((c) => code === c || code.startsWith(`${c}_`))) {
-      throw new ErrandError('store_unavailable', `The SQLite store is unavailable (${code}); retry shortly.`, { cause, retryAfterSeconds: 1 });
-    }
-    throw cause;
+    throw translateError(cause);
   }
+}
+
+function translateError(cause: unknown): unknown {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && [...UNAVAILABLE_CODES].some((c) => code === c || code.startsWith(`${c}_`))) {
+    return new ErrandError('store_unavailable', `The SQLite store is unavailable (${code}); retry shortly.`, { cause, retryAfterSeconds: 1 });
+  }
+  return cause;
 }

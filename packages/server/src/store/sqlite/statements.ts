@@ -20,7 +20,7 @@ export const REQUEST_GET = `SELECT * FROM requests WHERE id = @id`;
 
 /** @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order. */
 export const REQUEST_CLAIM_CANDIDATES = `
-SELECT id, operation FROM requests
+SELECT id, operation FROM requests INDEXED BY requests_ready
 WHERE status = 'pending' AND run_at <= @now
   AND operation NOT IN (SELECT value FROM json_each(@excluded))
 ORDER BY priority DESC, run_at, id

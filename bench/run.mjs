@@ -1,0 +1,554 @@
+#!/usr/bin/env node
+/**
+ * Errand's benchmark harness: in one run, on this machine, measures
+ *   1. async submissions per second (`POST /v1/operations/noop?async=true`),
+ *   2. status polls per second (`GET /v1/requests/{id}` over existing ids),
+ * against an Errand node (a child process running the built CLI, fresh temp
+ * SQLite file, no-op operation) and against a minimal Fastify server doing no
+ * work (bench/baseline-server.mjs), then appends a dated section with the
+ * numbers and the Errand/baseline ratios to bench/RESULTS.md.
+ *
+ *   npm run build -w errand && npm run bench -- [--duration 10] [--connections 32]
+ *
+ * Everything listens on and targets 127.0.0.1. Every child process is stopped
+ * at the end, also on error, Ctrl-C, or when the whole run overruns its budget.
+ * `node bench/run.mjs --help` lists the flags.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const CLI = path.join(ROOT, 'packages/server/dist/cli/main.js');
+const BASELINE = path.join(BENCH_DIR, 'baseline-server.mjs');
+const RESULTS = path.join(BENCH_DIR, 'RESULTS.md');
+const require = createRequire(import.meta.url);
+
+const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
+
+  --duration N      seconds per measurement (default 10)
+  --connections N   concurrent connections (default 32)
+  --warmup N        seconds of unrecorded load before each measurement (default 1)
+  --no-normal       skip the extra Errand run with store.synchronous: normal
+  --cpu-prof        run the Errand child under --cpu-prof; .cpuprofile files are kept in a temp dir (path printed)
+  --no-record       print the results but do not append them to bench/RESULTS.md
+  --help            this text
+`;
+
+// ---------------------------------------------------------------------------
+// Flags
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    warmup: { type: 'string', default: '1' },
+    'no-normal': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    'no-record': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const DURATION = positiveInt('--duration', flags.duration, 1, 300);
+const CONNECTIONS = positiveInt('--connections', flags.connections, 1, 1000);
+const WARMUP = positiveInt('--warmup', flags.warmup, 0, 60);
+const WITH_NORMAL = !flags['no-normal'];
+const CPU_PROF = flags['cpu-prof'];
+
+function positiveInt(name, text, min, max) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`bench: ${name} must be a whole number from ${min} to ${max} (got "${text}")\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+if (!existsSync(CLI)) {
+  process.stderr.write(`bench: ${path.relative(ROOT, CLI)} is missing; run \`npm run build -w errand\` first\n`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------
+// Child processes: every one started is tracked and stopped in `cleanup()`.
+
+/** @type {Set<{name: string, proc: import('node:child_process').ChildProcess, exited: Promise<void>, output: () => string, logLines: () => number}>} */
+const children = new Set();
+/** @type {Set<{stop: () => void}>} */
+const cannons = new Set();
+const tempDirs = [];
+
+/**
+ * Starts `node <args>` and resolves once its output matches `ready` (whose
+ * first group is the URL), or rejects if it exits or does not get there in time.
+ */
+function startChild(name, args, { cwd, ready, timeoutMs = 15_000 }) {
+  if (aborting) return Promise.reject(new Error(`not starting ${name}: the run is being stopped`));
+  const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+  let output = '';
+  let logLines = 0;
+  const keep = (chunk) => {
+    const text = chunk.toString('utf8');
+    // pino lines (JSON) at warn or above that the server logged while under load
+    for (const line of text.split('\n')) if (line.startsWith('{') && /"level":(40|50|60)/.test(line)) logLines += 1;
+    output = (output + text).slice(-20_000);
+  };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+  const child = { name, proc, exited, output: () => output, logLines: () => logLines };
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${name} did not report ready within ${timeoutMs} ms`)), timeoutMs);
+    const check = () => {
+      const match = ready.exec(output);
+      if (match) {
+        done();
+        resolve({ ...child, url: match[1] });
+      }
+    };
+    const onExit = (code, signal) => fail(new Error(`${name} exited early (code ${code}, signal ${signal})`));
+    function done() {
+      clearTimeout(timer);
+      proc.stdout.off('data', check);
+      proc.stderr.off('data', check);
+      proc.off('exit', onExit);
+    }
+    function fail(err) {
+      done();
+      reject(new Error(`${err.message}\n--- ${name} output ---\n${output.slice(-4000)}`));
+    }
+    proc.stdout.on('data', check);
+    proc.stderr.on('data', check);
+    proc.once('exit', onExit);
+  });
+}
+
+/** This environment without ERRAND_* (config overrides such as ERRAND_API_KEYS would change what is measured). */
+function childEnv() {
+  const env = { NODE_ENV: 'production' };
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('ERRAND_') && key !== 'NODE_OPTIONS') env[key] = value;
+  return env;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+async function stopChild(child, graceMs = 10_000) {
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
+    children.delete(child);
+    return;
+  }
+  child.proc.kill('SIGTERM');
+  const inTime = await Promise.race([child.exited.then(() => true), delay(graceMs).then(() => false)]);
+  if (!inTime) {
+    process.stderr.write(`bench: ${child.name} did not stop within ${graceMs} ms; killing it\n`);
+    child.proc.kill('SIGKILL');
+    await Promise.race([child.exited, delay(2_000)]);
+  }
+  children.delete(child);
+}
+
+let aborting = false;
+let cleaningUp;
+function cleanup() {
+  aborting = true;
+  cleaningUp ??= (async () => {
+    for (const c of cannons) c.stop();
+    await Promise.all([...children].map((c) => stopChild(c)));
+    if (!CPU_PROF) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaningUp;
+}
+
+function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+// The whole run is bounded: overrun → kill everything and exit non-zero.
+const runs = 2 + 2 + (WITH_NORMAL ? 2 : 0);
+const budgetMs = runs * (DURATION + WARMUP) * 1000 + 90_000;
+setTimeout(() => {
+  process.stderr.write(`bench: the run exceeded its ${Math.round(budgetMs / 1000)} s budget; stopping everything\n`);
+  for (const c of cannons) c.stop();
+  for (const c of children) c.proc.kill('SIGKILL');
+  process.exit(1);
+}, budgetMs).unref();
+
+// Last resort: whatever is still running when this process exits is killed.
+process.on('exit', () => {
+  for (const c of children) c.proc.kill('SIGKILL');
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}; stopping servers\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Load
+
+const SUBMIT_BODY = JSON.stringify({ customer: 'c-1042', items: [1, 2, 3], note: 'bench' });
+
+function cannon(options) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({ connections: CONNECTIONS, pipelining: 1, timeout: 10, ...options }, (err, result) => {
+      cannons.delete(instance);
+      if (err) reject(err);
+      else resolve(result);
+    });
+    cannons.add(instance);
+  });
+}
+
+function submitLoad(url, duration) {
+  return cannon({
+    url: `${url}/v1/operations/noop?async=true`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: SUBMIT_BODY,
+    duration,
+  });
+}
+
+function pollLoad(url, ids, duration) {
+  let next = 0;
+  return cannon({
+    url,
+    duration,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, path: `/v1/requests/${ids[next++ % ids.length]}` }),
+      },
+    ],
+  });
+}
+
+/** Warm-up (not recorded), then the measured run, summarised. */
+async function measure(label, expectedStatus, load) {
+  if (WARMUP > 0) await load(WARMUP);
+  process.stderr.write(`bench: ${label}: ${DURATION} s, ${CONNECTIONS} connections…\n`);
+  const r = await load(DURATION);
+  const expected = r.statusCodeStats?.[String(expectedStatus)]?.count ?? 0;
+  const statuses = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
+  return {
+    label,
+    expectedStatus,
+    expected,
+    rps: expected / r.duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    statuses,
+    seconds: r.duration,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+
+async function runBaseline() {
+  const server = await startChild('baseline', [BASELINE, '0'], { cwd: ROOT, ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/ });
+  try {
+    const submit = await measure('baseline submit', 202, (d) => submitLoad(server.url, d));
+    const ids = Array.from({ length: 100 }, (_, i) => `req_${String(i).padStart(26, '0')}`);
+    const poll = await measure('baseline poll', 200, (d) => pollLoad(server.url, ids, d));
+    return { submit, poll, logLines: server.logLines() };
+  } finally {
+    await stopChild(server);
+  }
+}
+
+async function runErrand(synchronous) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `errand-bench-${synchronous}-`));
+  tempDirs.push(dir);
+  writeFileSync(path.join(dir, 'noop.mjs'), 'export default { run: () => null };\n');
+  writeFileSync(
+    path.join(dir, 'errand.yaml'),
+    [
+      'server:',
+      '  host: 127.0.0.1',
+      '  port: 0',
+      '  shutdown_grace: 5',
+      'store:',
+      '  url: sqlite:./errand.db',
+      `  synchronous: ${synchronous}`,
+      'logging:',
+      '  level: warn',
+      'operations:',
+      '  noop:',
+      '    module: ./noop.mjs',
+      '',
+    ].join('\n'),
+  );
+  const args = [];
+  if (CPU_PROF) {
+    const profDir = path.join(dir, 'profiles');
+    mkdirSync(profDir);
+    args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+    process.stderr.write(`bench: CPU profiles for errand (${synchronous}) go to ${profDir}\n`);
+  }
+  args.push(CLI, 'serve', '--config', path.join(dir, 'errand.yaml'));
+  const server = await startChild(`errand (${synchronous})`, args, { cwd: dir, ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/ });
+  try {
+    const submit = await measure(`errand(${synchronous}) submit`, 202, (d) => submitLoad(server.url, d));
+    const afterSubmit = await backlog(server.url);
+    const ids = await existingIds(server.url);
+    const poll = await measure(`errand(${synchronous}) poll`, 200, (d) => pollLoad(server.url, ids, d));
+    const afterPoll = await backlog(server.url);
+    return { submit, poll, afterSubmit, afterPoll, logLines: server.logLines(), dir };
+  } finally {
+    await stopChild(server);
+  }
+}
+
+/** 100 ids of existing requests, from the list endpoint. */
+async function existingIds(url) {
+  const res = await fetch(`${url}/v1/requests?limit=100`, { signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`GET /v1/requests answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
+  const body = await res.json();
+  const ids = body.data.map((r) => r.request_id);
+  if (ids.length === 0) throw new Error('no requests to poll: the submission phase created none');
+  return ids;
+}
+
+/** The backlog from `GET /ready` (pending and processing counts; the engine runs the no-ops while the load goes on). */
+async function backlog(url) {
+  try {
+    const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(10_000) });
+    const body = await res.json();
+    if (!res.ok) return { unavailable: `GET /ready answered ${res.status}` };
+    return { pending: body.pending, processing: body.processing };
+  } catch (err) {
+    return { unavailable: err.message };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+function machine() {
+  let cpu = 'unknown';
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
+  } catch {
+    cpu = os.cpus()[0]?.model ?? cpu;
+  }
+  let distro = '';
+  try {
+    distro = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '';
+  } catch {
+    /* not Linux, or no os-release */
+  }
+  let commit = 'unknown';
+  let dirty = '';
+  try {
+    const git = (...args) =>
+      execFileSync('git', ['--no-optional-locks', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
+    commit = git('rev-parse', '--short', 'HEAD');
+    const changed = git('status', '--porcelain', '--', 'packages/server/src').split('\n').filter(Boolean).length;
+    dirty = changed > 0 ? `, with ${changed} uncommitted change(s) under packages/server/src` : ', packages/server/src clean';
+  } catch {
+    /* not a git checkout */
+  }
+  let built = 'unknown';
+  try {
+    built = statSync(CLI).mtime.toISOString();
+  } catch {
+    /* checked at start-up */
+  }
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    memGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
+    node: process.version,
+    os: `${distro ? `${distro}, ` : ''}${os.type()} ${os.release()} ${os.arch()}`,
+    commit: `${commit}${dirty}`,
+    built,
+    tmpFs: filesystemOf(os.tmpdir()),
+  };
+}
+
+/** The filesystem type under `dir` (the SQLite file's home), from /proc/mounts; fsync cost depends on it. */
+function filesystemOf(dir) {
+  try {
+    let best = { mount: '', type: 'unknown', device: '' };
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [device, mount, type] = line.split(' ');
+      if (!mount || !type) continue;
+      if ((dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) && mount.length >= best.mount.length) {
+        best = { mount, type, device };
+      }
+    }
+    return `${best.type} (${best.device} on ${best.mount})`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `date -u` style, e.g. "Mon Nov 23 10:55:11 UTC 2026". */
+function utcNow() {
+  try {
+    return execFileSync('date', ['-u'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return new Date().toUTCString();
+  }
+}
+
+const loadAvg = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' / ');
+
+const fmtMs = (n) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: 2 }) : 'n/a');
+const fmt = (n, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+const ratio = (a, b) => (b > 0 ? `${((a / b) * 100).toFixed(1)}% (${(a / b).toFixed(3)}×)` : 'n/a');
+const statusList = (s) =>
+  Object.entries(s)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';
+
+function row(server, durability, m) {
+  const other = Object.entries(m.statuses).filter(([code]) => Number(code) !== m.expectedStatus);
+  const otherText = other.length > 0 ? other.map(([code, n]) => `${code}×${n}`).join(' ') : '0';
+  return `| ${server} | ${durability} | ${m.label.endsWith('submit') ? 'submit `POST /v1/operations/noop?async=true`' : 'poll `GET /v1/requests/{id}`'} | ${fmt(m.rps)} | ${fmt(m.expected)} × ${m.expectedStatus} | ${fmtMs(m.p50)} | ${fmtMs(m.p99)} | ${m.non2xx} | ${otherText} | ${m.errors} / ${m.timeouts} |`;
+}
+
+function report({ startedAt, finishedAt, loadStart, info, baseline, errand }) {
+  const autocannonVersion = require('autocannon/package.json').version;
+  const fastifyVersion = require('fastify/package.json').version;
+  const lines = [];
+  lines.push(`## Run ${startedAt}`, '');
+  lines.push(`- Machine: ${info.nproc} CPU(s), ${info.cpu}; ${info.memGiB} GiB RAM; ${info.os}; Node ${info.node}`);
+  lines.push(`- Code: commit ${info.commit}; dist built ${info.built}; run finished ${finishedAt}`);
+  lines.push(`- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadAvg()} (other work on the machine skews the numbers)`);
+  lines.push(
+    `- Errand: child process \`node packages/server/dist/cli/main.js serve --config <tmp>/errand.yaml\`; fresh SQLite file in ${os.tmpdir()} on ${info.tmpFs}; WAL; engine defaults (concurrency 16); \`logging.level: warn\`; operation \`noop\` = \`export default { run: () => null }\`${CPU_PROF ? '; **under --cpu-prof (slower)**' : ''}`,
+  );
+  lines.push(
+    `- Baseline: child process \`bench/baseline-server.mjs\` (Fastify ${fastifyVersion}, logger off, no work; same routes and response shapes)`,
+  );
+  lines.push(
+    `- Load: autocannon ${autocannonVersion} inside the harness process, ${CONNECTIONS} connections, pipelining 1, ${DURATION} s per measurement after ${WARMUP} s unrecorded warm-up; load generator, server (and Errand's engine) share the same ${info.nproc} CPU(s)`,
+  );
+  lines.push(
+    `- Submit body: \`${SUBMIT_BODY}\`; polls rotate over 100 existing ids (Errand: the newest 100 from \`GET /v1/requests?limit=100\`)`,
+  );
+  lines.push(
+    `- Durability: \`store.synchronous: full\` (the default: fsync on every commit)${errand.normal ? '; extra rows with `normal` (fsync at WAL checkpoints only; survives a process crash, not power loss)' : ''}`,
+  );
+  lines.push('');
+  lines.push('| Server | store.synchronous | Shape | req/s | counted | p50 ms | p99 ms | non-2xx | other statuses | errors / timeouts |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---:|---|---|');
+  lines.push(row('baseline Fastify', '–', baseline.submit));
+  lines.push(row('baseline Fastify', '–', baseline.poll));
+  lines.push(row('Errand', '**full** (default)', errand.full.submit));
+  lines.push(row('Errand', '**full** (default)', errand.full.poll));
+  if (errand.normal) {
+    lines.push(row('Errand (extra)', 'normal', errand.normal.submit));
+    lines.push(row('Errand (extra)', 'normal', errand.normal.poll));
+  }
+  lines.push('');
+  lines.push('Ratios (Errand req/s ÷ baseline req/s, same run):', '');
+  lines.push(`- submit, synchronous=full: **${ratio(errand.full.submit.rps, baseline.submit.rps)}**`);
+  lines.push(`- poll, synchronous=full: **${ratio(errand.full.poll.rps, baseline.poll.rps)}**`);
+  if (errand.normal) {
+    lines.push(`- submit, synchronous=normal (extra): ${ratio(errand.normal.submit.rps, baseline.submit.rps)}`);
+    lines.push(`- poll, synchronous=normal (extra): ${ratio(errand.normal.poll.rps, baseline.poll.rps)}`);
+  }
+  lines.push('');
+  lines.push('Errand backlog from `GET /ready` (the engine runs the no-ops while the load goes on):', '');
+  for (const [name, r] of Object.entries(errand)) {
+    if (!r) continue;
+    lines.push(
+      `- ${name}: after the submit phase ${statusList(r.afterSubmit)}; after the poll phase ${statusList(r.afterPoll)}; warn+ log lines from the server: ${r.logLines}`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+const HEADER = `# Benchmark results
+
+How to run: \`npm run build -w errand\` (the harness starts the built CLI), then \`npm run bench\`
+(\`npm run bench -- --duration 10 --connections 32\`; \`node bench/run.mjs --help\` for all flags).
+Each run appends a dated section below; earlier runs are kept. See bench/README.md.
+
+How to read it: each run measures Errand and a do-nothing Fastify server (the baseline) on the same
+machine, one after the other, with the same load. The **ratio** Errand ÷ baseline is the number to
+compare across machines and commits; absolute req/s depend on the machine (the load generator shares
+its CPUs). A submission ratio well below the poll ratio is the cost of durable writes per request
+(the insert, then the engine's claim and completion of the no-op; \`store.synchronous: full\` fsyncs
+each commit); the \`normal\` rows, when present, show how much of it is fsync.
+"counted" is the number of responses with the expected status (202 for submit, 200 for poll)
+and req/s is that count divided by the measured seconds; anything else appears under non-2xx / other
+statuses / errors and means the run is suspect. autocannon runs on one thread beside the servers,
+so near the baseline's rate the load generator itself is the ceiling: a ratio close to 1 says
+"Errand is not the bottleneck at this load", not "Errand is as fast as bare Fastify".
+
+`;
+
+// ---------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const startedAt = utcNow();
+  const loadStart = loadAvg();
+  const info = machine();
+  process.stderr.write(
+    `bench: ${info.nproc} CPU(s) ${info.cpu}, Node ${info.node}; ${DURATION} s × ${CONNECTIONS} connections per measurement\n`,
+  );
+  const baseline = await runBaseline();
+  const errand = { full: await runErrand('full'), normal: WITH_NORMAL ? await runErrand('normal') : undefined };
+  const finishedAt = utcNow();
+  const section = report({ startedAt, finishedAt, loadStart, info, baseline, errand });
+  process.stdout.write(`\n${section}\n`);
+  if (!flags['no-record']) {
+    if (!existsSync(RESULTS)) writeFileSync(RESULTS, HEADER);
+    appendFileSync(RESULTS, `\n${section}`);
+    process.stderr.write(`bench: appended to ${path.relative(process.cwd(), RESULTS) || RESULTS}\n`);
+  }
+  if (CPU_PROF) {
+    for (const [name, r] of Object.entries(errand))
+      if (r) process.stderr.write(`bench: errand (${name}) profiles in ${path.join(r.dir, 'profiles')}\n`);
+  }
+  const suspect = [baseline.submit, baseline.poll, ...Object.values(errand).flatMap((r) => (r ? [r.submit, r.poll] : []))].filter(
+    (m) => m.non2xx > 0 || m.errors > 0 || m.timeouts > 0 || m.expected === 0,
+  );
+  for (const m of suspect) {
+    process.stderr.write(
+      `bench: WARNING ${m.label}: ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts (statuses: ${statusList(m.statuses)})\n`,
+    );
+  }
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
