@@ -52,7 +52,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     if (err instanceof OperationLoadError) fail(err.message);
     throw err;
   }
-  const url = await node.listen();
+  let url: string;
+  try {
+    url = await node.listen();
+  } catch (err) {
+    await node.close(0);
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') fail(`port ${config.server.port} on ${host} is already in use; stop the other process or pass --port`);
+    if (code === 'EACCES') fail(`not allowed to listen on port ${config.server.port}; use a port above 1023 or pass --port`);
+    throw err;
+  }
   printBanner(config, url, authOn);
 
   let signals = 0;

@@ -79,12 +79,14 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
       progressSoFar = { ...progressSoFar, ...sanitiseProgress(progress, log) };
       const transition = await store.requestProgress({ ...ref, now: clock.now(), progress: progressSoFar });
       if (transition) events.emit('request:progress', transition);
+      await yieldToEventLoop();
     },
     async emit(chunk: unknown) {
       if (controller.signal.aborted) return;
       if (!isJsonValue(chunk)) throw new TypeError('ctx.emit(chunk) needs a JSON-serialisable value');
       const event = await store.eventAppend({ ...ref, now: clock.now(), type: 'output', data: chunk });
       if (event) events.emit('request:output', { request: null, event });
+      await yieldToEventLoop();
     },
   };
 
@@ -180,6 +182,14 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
       abort(cause, Object.assign(new Error(message), { type: cause }));
     },
   };
+}
+
+/**
+ * Lets the server answer other callers (status polls, cancels) between a
+ * CPU-heavy handler's progress reports, whatever the store's batching does.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function isJsonValue(value: unknown): boolean {
