@@ -6,12 +6,12 @@ const FOLDERS = 'model|config|store|engine|operations|http|cli';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/data/**', 'bench/**', 'examples/**', '**/.tmp/**', 'packages/client/test/**', 'eslint.config.js'],
+    ignores: ['**/dist/**', '**/node_modules/**', '**/data/**', 'bench/**', 'examples/data/**', '**/.tmp/**', 'packages/client/test/**', 'eslint.config.js'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts', 'examples/**/*.ts'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
