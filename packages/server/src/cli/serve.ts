@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type ErrandConfig } from '../config/index.js';
+import { ErrandError } from '../model/index.js';
 import { OperationLoadError } from '../operations/index.js';
 import { createServer } from '../server.js';
 
@@ -50,6 +51,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     node = await createServer({ config: { ...config, server: { ...config.server, host } } as ErrandConfig });
   } catch (err) {
     if (err instanceof OperationLoadError) fail(err.message);
+    if (err instanceof ErrandError) fail(`${err.message} (${err.type})`);
     throw err;
   }
   let url: string;

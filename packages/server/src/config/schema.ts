@@ -139,7 +139,7 @@ export const configSchema = z
         heartbeat_interval: positiveDuration().prefault(10),
         /** How often the dispatcher looks for due work when nothing woke it. */
         poll_interval: positiveDuration().prefault(1),
-        /** This node's name in lease_owner (default: hostname + pid). */
+        /** This node's name in lease_owner and logs (default: the hostname); a per-process suffix is always added. */
         node_id: z.string().min(1).max(128).optional(),
       })
       .prefault({}),

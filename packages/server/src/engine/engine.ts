@@ -53,6 +53,8 @@ export class Engine {
   private readonly retention: RetentionCleaner;
   private readonly log: Logger;
   private readonly estimates = new DurationEstimates();
+  /** Sync waiters, woken early when the engine stops so their callers get a 202 handoff. */
+  private readonly waiters = new Set<() => void>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(private readonly options: EngineOptions) {
@@ -61,7 +63,8 @@ export class Engine {
     this.operations = options.operations;
     this.clock = options.clock ?? systemClock;
     this.log = log;
-    this.nodeId = config.engine.node_id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    // Always unique per process: a restarted node must not mistake its predecessor's leases for its own.
+    this.nodeId = `${config.engine.node_id ?? hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
     const random = options.random ?? Math.random;
     const retry = config.workflow.retry;
     const defaultPolicy = {
@@ -91,7 +94,7 @@ export class Engine {
       log,
       owner: this.nodeId,
       intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
-      retryDelayMs: (attempt) => retryDelayMs(defaultPolicy, attempt, random),
+      retryDelayMs: (attempt, operation) => retryDelayMs(this.operations.get(operation)?.retry ?? defaultPolicy, attempt, random),
       onRescued: () => this.dispatcher.wake(),
     });
     this.events.on('request:completed', ({ request }) => {
@@ -177,10 +180,16 @@ export class Engine {
         this.clock.clearTimeout(timer);
         Promise.resolve(value).then(resolve, reject);
       };
-      const unsubscribe = this.events.onRequest(id, ({ request }) => {
+      const wake = () => finish(this.store.requestGetById({ id }));
+      this.waiters.add(wake);
+      const unsubscribeEvents = this.events.onRequest(id, ({ request }) => {
         if (request && isTerminal(request.status)) finish(request);
       });
-      const timer = this.clock.setTimeout(() => finish(this.store.requestGetById({ id })), timeoutMs);
+      const unsubscribe = () => {
+        unsubscribeEvents();
+        this.waiters.delete(wake);
+      };
+      const timer = this.clock.setTimeout(wake, timeoutMs);
       this.store.requestGetById({ id }).then((request) => {
         if (!request || isTerminal(request.status)) finish(request);
       }, (err: unknown) => {
@@ -201,6 +210,7 @@ export class Engine {
     this.rescuer.stop();
     this.retention.stop();
     await this.dispatcher.stop(graceMs);
+    for (const wake of [...this.waiters]) wake();
     this.state = 'stopped';
   }
 

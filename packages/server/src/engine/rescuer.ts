@@ -18,7 +18,7 @@ export interface LeaseRescuerOptions {
   log: Logger;
   owner: string;
   intervalMs: number;
-  retryDelayMs: (attempt: number) => number;
+  retryDelayMs: (attempt: number, operation: string) => number;
   /** Called after a sweep rescued something (to wake the dispatcher). */
   onRescued: () => void;
 }

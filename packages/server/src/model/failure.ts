@@ -63,7 +63,8 @@ const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
  * 1. A value with a boolean `retryable` property (a {@link RequestFailure}, an Error
  *    with the property set, or a plain object) is retried exactly when it is `true`.
  * 2. Otherwise a `TypeError`, `ReferenceError`, `SyntaxError` or `RangeError` is a bug
- *    in the handler and is not retried.
+ *    in the handler and is not retried — except a network failure that Node reports
+ *    as a TypeError (`fetch failed`, whose `cause` carries a system error `code`).
  * 3. Any other unexpected error is treated as transient and retried.
  *
  * The error `type` is the value's own `type` (when it is a short lowercase identifier)
@@ -75,7 +76,7 @@ export function classifyFailure(thrown: unknown): ClassifiedFailure {
   const ownType = typeof obj?.type === 'string' && TYPE_PATTERN.test(obj.type) ? obj.type : undefined;
   let retryable: boolean;
   if (typeof obj?.retryable === 'boolean') retryable = obj.retryable;
-  else retryable = !(thrown instanceof Error && BUG_ERRORS.has(thrown.name));
+  else retryable = !(thrown instanceof Error && BUG_ERRORS.has(thrown.name) && !isNetworkError(thrown));
   const retryAfterMs =
     typeof obj?.retryAfterMs === 'number' && Number.isFinite(obj.retryAfterMs) && obj.retryAfterMs >= 0
       ? obj.retryAfterMs
@@ -84,6 +85,12 @@ export function classifyFailure(thrown: unknown): ClassifiedFailure {
   const details = obj?.details;
   if (details !== undefined && isJsonSafe(details)) error.details = details;
   return { error, retryAfterMs };
+}
+
+/** `fetch()` rejects with `TypeError: fetch failed` whose cause is the system error (ECONNREFUSED, ENOTFOUND…). */
+function isNetworkError(error: Error): boolean {
+  const cause = (error as { cause?: unknown }).cause;
+  return typeof cause === 'object' && cause !== null && typeof (cause as { code?: unknown }).code === 'string';
 }
 
 function messageOf(thrown: unknown): string {

@@ -150,8 +150,8 @@ export interface LeaseRescueExpiredParams {
   limit: number;
   /** Also rescue leases of every owner but this one, expired or not (exclusive-access backends at start-up). */
   allExcept?: string | undefined;
-  /** Delay before a rescued request runs again, given its attempt. */
-  retryDelayMs: (attempt: number) => number;
+  /** Delay before a rescued request runs again, given its attempt and operation. */
+  retryDelayMs: (attempt: number, operation: string) => number;
 }
 
 export interface RequestCounts {

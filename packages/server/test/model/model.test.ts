@@ -117,3 +117,10 @@ describe('duration estimates', () => {
     assert.equal(formatEstimate({ lowMs: 150_000, highMs: 200_000 }), '2-4 minutes');
   });
 });
+
+describe('network errors', () => {
+  test('fetch failures reported as TypeError with a system cause are retried', () => {
+    const err = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    assert.equal(classifyFailure(err).error.retryable, true);
+  });
+});

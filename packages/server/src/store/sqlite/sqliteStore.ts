@@ -141,7 +141,7 @@ export class SqliteStore implements Store {
         const params = { id, attempt: current.attempt, error: JSON.stringify(error), now: p.now };
         const row = exhausted
           ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
-          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt) }) as RequestRow | undefined);
+          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt, current.operation) }) as RequestRow | undefined);
         if (row) out.push(this.statusTransition(row, p.now, { error }));
       }
       return out;
