@@ -15,7 +15,6 @@ export type {
   RequestCompleteParams,
   RequestCounts,
   RequestFailParams,
-  RequestFailPendingParams,
   RequestGetByIdParams,
   RequestInsertParams,
   RequestListParams,

@@ -118,12 +118,6 @@ export type CancelOutcome =
   | { outcome: 'already_finished'; request: Request }
   | { outcome: 'not_found' };
 
-export interface RequestFailPendingParams {
-  id: string;
-  error: RequestError;
-  now: number;
-}
-
 export interface RequestPurgeFinishedParams {
   /** Purge requests that finished before this time (epoch ms). */
   before: number;
@@ -183,8 +177,6 @@ export interface Store {
   requestCounts(): Promise<RequestCounts>;
   /** `processing` → `failed`. */
   requestFail(params: RequestFailParams): Promise<Transition | null>;
-  /** `pending` → `failed` (e.g. a claimed request whose workflow deadline passed while it waited); null unless pending. */
-  requestFailPending(params: RequestFailPendingParams): Promise<Transition | null>;
   requestGetById(params: RequestGetByIdParams): Promise<Request | null>;
   /** Inserts a new `pending` request and its first event; resolves once durable. */
   requestInsert(params: RequestInsertParams): Promise<Transition>;

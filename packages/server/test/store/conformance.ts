@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { RequestError } from '../../src/model/index.js';
+import { canTransition, REQUEST_STATUSES, type Request, type RequestError, type RequestStatus } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 
@@ -70,6 +70,47 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal((await store.requestCounts()).pending, 2);
       }));
 
+    test('the store allows exactly the transitions of the state machine', () =>
+      withStore(async (store) => {
+        // Bring a fresh request into `from`, then try each store move; it must succeed iff canTransition allows it.
+        async function inState(from: RequestStatus): Promise<Request> {
+          const { request } = await store.requestInsert({ request: makeNewRequest() });
+          if (from === 'pending') return request;
+          const [claimed] = await store.requestClaim({ owner: OWNER, now: T0 + 100_000, leaseMs: LEASE, limit: 1 });
+          assert.equal(claimed?.request.id, request.id);
+          const ref = { id: request.id, attempt: 1, owner: OWNER, now: T0 + 100_001 };
+          if (from === 'completed') await store.requestComplete({ ...ref, result: 1 });
+          if (from === 'failed') await store.requestFail({ ...ref, error: boom });
+          if (from === 'cancelled') await store.requestCancel({ id: request.id, now: ref.now });
+          const now = await store.requestGetById({ id: request.id });
+          assert.equal(now?.status, from);
+          return now as Request;
+        }
+        const moves: Record<string, { to: RequestStatus; run: (r: Request) => Promise<boolean> }> = {
+          claim: {
+            to: 'processing',
+            run: async (r) => (await store.requestClaim({ owner: OWNER, now: T0 + 200_000, leaseMs: LEASE, limit: 10 })).some((t) => t.request.id === r.id),
+          },
+          complete: { to: 'completed', run: async (r) => (await store.requestComplete({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, result: 2 })) !== null },
+          fail: { to: 'failed', run: async (r) => (await store.requestFail({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom })) !== null },
+          retry: {
+            to: 'pending',
+            run: async (r) => (await store.requestRetry({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom, runAt: T0 })) !== null,
+          },
+          cancel: { to: 'cancelled', run: async (r) => (await store.requestCancel({ id: r.id, now: T0 + 200_000 })).outcome === 'cancelled' },
+        };
+        for (const from of REQUEST_STATUSES) {
+          for (const [name, move] of Object.entries(moves)) {
+            // Clear the queue so a claim only ever sees the request under test.
+            for (const p of await store.requestList({ statuses: ['pending'], limit: 100 })) await store.requestCancel({ id: p.id, now: T0 });
+            const request = await inState(from);
+            const happened = await move.run(request);
+            assert.equal(happened, canTransition(from, move.to), `${name} from ${from}`);
+            assert.equal((await store.requestGetById({ id: request.id }))?.status, happened ? move.to : from, `${name} from ${from}: state after`);
+          }
+        }
+      }));
+
     test('requestGetById hides other tenants and unknown ids', () =>
       withStore(async (store) => {
         const { request } = await store.requestInsert({ request: makeNewRequest({ tenant: 'alpha' }) });
@@ -131,7 +172,6 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal(await store.requestFail({ ...ref, attempt: 1, owner: OWNER, error: boom }), null);
         assert.equal(await store.requestRetry({ ...ref, attempt: 1, owner: OWNER, error: boom, runAt: T0 }), null);
         assert.equal(await store.requestProgress({ ...ref, attempt: 1, owner: OWNER, progress: { percent: 1 } }), null);
-        assert.equal(await store.requestFailPending({ id: running.id, now: T0, error: boom }), null);
         const cancel = await store.requestCancel({ id: running.id, now: T0 + 200 });
         assert.equal(cancel.outcome, 'already_finished');
         assert.equal((await store.requestGetById({ id: running.id }))?.status, 'completed');
@@ -244,14 +284,6 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const rescued = await store.leaseRescueExpired({ now: T0 + 10, limit: 10, allExcept: 'me', retryDelayMs: () => 0 });
         assert.deepEqual(rescued.map((t) => t.request.id), [theirs.id]);
         assert.equal((await store.requestGetById({ id: request.id }))?.status, 'processing');
-      }));
-
-    test('requestFailPending fails only pending requests', () =>
-      withStore(async (store) => {
-        const { request } = await store.requestInsert({ request: makeNewRequest() });
-        const failed = await store.requestFailPending({ id: request.id, now: T0 + 1, error: { type: 'workflow_timeout', message: 'x', retryable: false } });
-        assert.equal(failed?.request.status, 'failed');
-        assert.equal(await store.requestFailPending({ id: request.id, now: T0 + 2, error: boom }), null);
       }));
 
     test('requestList filters by tenant, status and operation, newest first, paginated by id', () =>

@@ -20,7 +20,6 @@ import type {
   RequestCompleteParams,
   RequestCounts,
   RequestFailParams,
-  RequestFailPendingParams,
   RequestGetByIdParams,
   RequestInsertParams,
   RequestListParams,
@@ -198,12 +197,6 @@ export class SqliteStore implements Store {
 
   async requestFail(p: RequestFailParams): Promise<Transition | null> {
     return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { error: p.error });
-  }
-
-  async requestFailPending(p: RequestFailPendingParams): Promise<Transition | null> {
-    return this.guarded('REQUEST_FAIL_PENDING', { id: p.id, now: p.now, error: JSON.stringify(p.error) }, p.now, {
-      error: p.error,
-    });
   }
 
   async requestGetById(p: RequestGetByIdParams): Promise<Request | null> {

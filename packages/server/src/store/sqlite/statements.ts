@@ -50,13 +50,6 @@ SET status = 'failed', error = @error, lease_owner = NULL, lease_expires_at = NU
 WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
 RETURNING *`;
 
-/** @id, @now, @error → row; 0 rows unless pending. */
-export const REQUEST_FAIL_PENDING = `
-UPDATE requests
-SET status = 'failed', error = @error, completed_at = @now, updated_at = @now, last_seq = last_seq + 1
-WHERE id = @id AND status = 'pending'
-RETURNING *`;
-
 /** Guarded on the claim: @id, @attempt, @owner, @now, @error, @run_at → row back in pending; 0 rows = lease lost. */
 export const REQUEST_RETRY = `
 UPDATE requests
