@@ -19,8 +19,13 @@ function duration() {
   });
 }
 
+/** Longest duration a timer can wait (2^31 − 1 ms, about 24.8 days). */
+export const DURATION_MAX_MS = 2_147_483_647;
+
 function positiveDuration() {
-  return duration().refine((ms) => ms > 0, { message: 'must be greater than 0' });
+  return duration()
+    .refine((ms) => ms > 0, { message: 'must be greater than 0' })
+    .refine((ms) => ms <= DURATION_MAX_MS, { message: 'must be at most 24 days ("24d")' });
 }
 
 function size() {

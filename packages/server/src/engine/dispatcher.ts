@@ -29,6 +29,10 @@ export class Dispatcher {
   private stopping = false;
   private ticking = false;
   private again = false;
+  /** The claim loop in progress, awaited by stop() so nothing starts after it. */
+  private tickPromise: Promise<void> | undefined;
+  /** `now` of the last claim query: work due before it and not claimed is held back by limits. */
+  private lastClaimAt = -Infinity;
   private readonly log: Logger;
   private readonly store: Store;
   private readonly clock: Clock;
@@ -59,7 +63,7 @@ export class Dispatcher {
       this.again = true;
       return;
     }
-    void this.tick();
+    this.tickPromise = this.tick();
   }
 
   /** Aborts the attempt running `id` on this node, if any; true when there was one. */
@@ -79,6 +83,9 @@ export class Dispatcher {
     this.stopping = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    // A claim in flight either starts its attempts before this resolves (they are
+    // drained below) or, having seen `stopping`, releases what it claimed.
+    await this.tickPromise;
     const pending = [...this.running.values()].map((a) => a.done);
     if (pending.length > 0 && graceMs > 0) {
       const grace = new AbortController();
@@ -123,10 +130,17 @@ export class Dispatcher {
         if (op.concurrency !== undefined) operationLimits[op.name] = op.concurrency - (this.runningByOperation.get(op.name) ?? 0);
       }
       const now = this.clock.now();
+      this.lastClaimAt = now;
       const claimed = await this.store.requestClaim({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: free, operationLimits });
       for (const transition of claimed) {
         publishTransition(this.events, transition);
-        await this.startAttempt(transition.request);
+        try {
+          if (this.stopping) await this.release(transition.request);
+          else await this.startAttempt(transition.request);
+        } catch (err) {
+          // Keep going: the other claimed requests must still start. This one's lease will expire and be rescued.
+          this.log.error({ err, request_id: transition.request.id }, 'could not start a claimed request');
+        }
       }
       if (claimed.length < free) return;
     }
@@ -159,24 +173,31 @@ export class Dispatcher {
     this.running.set(request.id, attempt);
     this.runningByOperation.set(request.operation, (this.runningByOperation.get(request.operation) ?? 0) + 1);
     void attempt.done.finally(() => {
-      this.running.delete(request.id);
+      // A newer attempt of the same request (after a lost lease) may have taken the entry.
+      if (this.running.get(request.id) === attempt) this.running.delete(request.id);
       this.runningByOperation.set(request.operation, (this.runningByOperation.get(request.operation) ?? 1) - 1);
       this.wake();
     });
   }
 
+  /** Hands a request claimed while stopping back to `pending`, its attempt not counted. */
+  private async release(request: Request): Promise<void> {
+    publishTransition(this.events, await this.store.requestRelease({ id: request.id, attempt: request.attempt, owner: this.options.owner, now: this.clock.now() }));
+  }
+
   private async scheduleNext(): Promise<void> {
     let delay = this.options.pollMs;
     try {
-      const next = await this.store.requestNextRunAt();
+      // Work already due at the last claim and still waiting is held back by a
+      // concurrency limit: don't spin on it (a finishing attempt wakes us). Work
+      // that falls due later gets a timer for that moment.
+      const next = await this.store.requestNextRunAt({ after: this.lastClaimAt });
       if (next !== null) delay = Math.min(delay, Math.max(0, next - this.clock.now()));
     } catch (err) {
       this.log.warn({ err }, 'could not read the next run time');
     }
     if (this.stopping || this.ticking) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
-    // A due request that found no free slot must not spin: the finishing attempt wakes us.
-    if (delay === 0 && this.running.size >= this.options.concurrency) delay = this.options.pollMs;
     this.timer = this.clock.setTimeout(() => this.wake(), Math.max(delay, 1));
   }
 }

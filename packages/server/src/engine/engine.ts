@@ -38,7 +38,6 @@ export interface SubmitParams {
   webhookUrl?: string | null | undefined;
   metadata?: Record<string, unknown> | null | undefined;
   priority?: number | undefined;
-  idempotencyKey?: string | null | undefined;
 }
 
 export class Engine {
@@ -144,7 +143,7 @@ export class Engine {
         task_timeout_ms: operation.taskTimeoutMs,
         deadline: now + operation.workflowTimeoutMs,
         webhook_url: params.webhookUrl ?? null,
-        idempotency_key: params.idempotencyKey ?? null,
+        idempotency_key: null,
         priority: params.priority ?? 0,
         estimated_ms: null,
         metadata: params.metadata ?? null,

@@ -13,6 +13,8 @@ export interface EngineEventMap {
   'request:claimed': { request: Request; event: RequestEvent };
   'request:progress': { request: Request; event: RequestEvent };
   'request:output': { request: Request | null; event: RequestEvent };
+  /** A claimed request was handed back unstarted or unfinished (graceful shutdown); its attempt does not count. */
+  'request:released': { request: Request; event: RequestEvent };
   /** A failed attempt will run again at `request.run_at`. */
   'request:retrying': { request: Request; event: RequestEvent };
   'request:completed': { request: Request; event: RequestEvent };
@@ -38,7 +40,9 @@ export class EngineEvents {
 
   emit<K extends EngineEventName>(name: K, payload: EngineEventMap[K]): void {
     this.emitter.emit(name, payload);
-    if (name !== 'request:changed') {
+    // `lease:expired` is a notification about an event-log entry also published as
+    // `request:retrying` / `request:failed`: forward each entry to subscribers once.
+    if (name !== 'request:changed' && name !== 'lease:expired') {
       this.emitter.emit('request:changed', payload);
       this.perRequest.emit(payload.event.request_id, payload);
     }
@@ -55,17 +59,14 @@ export class EngineEvents {
     return () => this.perRequest.off(id, listener);
   }
 
-  /** Subscriber count for one request (tests and metrics). */
-  requestListenerCount(id: string): number {
-    return this.perRequest.listenerCount(id);
-  }
 }
 
-/** The event name for a status transition into `status`. */
-export function eventNameForStatus(request: Request): EngineEventName {
+/** The event name for a status transition, from the request and its event-log entry. */
+export function eventNameForStatus(request: Request, event: RequestEvent): EngineEventName {
   switch (request.status) {
     case 'pending':
-      return request.attempt === 0 ? 'request:created' : 'request:retrying';
+      if (event.seq === 1) return 'request:created';
+      return (event.data as { released?: boolean } | null)?.released ? 'request:released' : 'request:retrying';
     case 'processing':
       return 'request:claimed';
     case 'completed':

@@ -43,7 +43,7 @@ export interface RunningAttempt {
 
 /** Publishes a committed transition on the engine's events. */
 export function publishTransition(events: EngineEvents, transition: Transition | null): void {
-  if (transition) events.emit(eventNameForStatus(transition.request), transition);
+  if (transition) events.emit(eventNameForStatus(transition.request, transition.event), transition);
 }
 
 class StopSignal {
@@ -131,6 +131,10 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
         if (outcome.cause === 'task_timeout' || outcome.cause === 'workflow_timeout') {
           log.warn({ limit_ms: limitMs }, timeoutError.message);
           publishTransition(events, await store.requestFail({ ...ref, now: clock.now(), error: { ...timeoutError, retryable: false } }));
+        } else if (outcome.cause === 'shutdown') {
+          // Hand the request back without counting this attempt: it runs again at the next start.
+          publishTransition(events, await store.requestRelease({ ...ref, now: clock.now() }));
+          log.info('attempt stopped by shutdown; request released for the next start');
         } else {
           log.info({ cause: outcome.cause }, 'attempt stopped');
         }

@@ -3,10 +3,11 @@
  * Route groups are plain functions taking their dependencies; auth runs as an
  * onRequest hook on every /v1 route, before the body is read.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { ErrandConfig } from '../config/index.js';
 import type { Engine } from '../engine/index.js';
+import { ErrandError } from '../model/index.js';
 import { Authenticator } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
@@ -31,6 +32,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors raised by the router itself (a malformed %-escape) get the one envelope too.
+    frameworkErrors: (error, _request, reply) => {
+      const mapped = new ErrandError('invalid_parameter', `The URL is malformed: ${error.message}`, { cause: error });
+      void (reply as FastifyReply).code(mapped.status).send(mapped.toEnvelope());
+    },
   });
   const auth = new Authenticator(config.auth);
   app.decorateRequest('caller', null);

@@ -32,21 +32,40 @@ function parseBody(request: FastifyRequest, text: string): unknown {
   const type = (request.headers['content-type'] ?? '').toLowerCase();
   const looksJson = /^[[{"]/.test(trimmed) || /^(-?\d|true$|false$|null$)/.test(trimmed);
   if (type.startsWith('application/x-www-form-urlencoded') && !looksJson) return parseForm(trimmed);
+  let value: unknown;
   try {
-    return JSON.parse(trimmed);
+    value = JSON.parse(trimmed);
   } catch (cause) {
     const relaxed = trimmed.replace(PLACEHOLDER_OBJECT, '{}').replace(PLACEHOLDER_ARRAY, '[]');
     if (relaxed !== trimmed) {
       try {
-        const value: unknown = JSON.parse(relaxed);
+        value = JSON.parse(relaxed);
         request.log.info('request body used a documentation placeholder ({...}); read it as empty');
-        return value;
       } catch {
-        // fall through to the original error
+        throw new ErrandError('invalid_json', `The request body is not valid JSON: ${(cause as Error).message}`, { cause });
       }
+    } else {
+      throw new ErrandError('invalid_json', `The request body is not valid JSON: ${(cause as Error).message}`, { cause });
     }
-    throw new ErrandError('invalid_json', `The request body is not valid JSON: ${(cause as Error).message}`, { cause });
   }
+  if (depthExceeds(value, MAX_DEPTH)) {
+    throw new ErrandError('invalid_json', `The request body nests deeper than ${MAX_DEPTH} levels.`);
+  }
+  return value;
+}
+
+/** Deepest nesting a body may have: far beyond real payloads, far below what JSON.stringify can recurse through. */
+export const MAX_DEPTH = 128;
+
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(value)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function parseForm(text: string): Record<string, unknown> {

@@ -12,7 +12,7 @@
  * - **event**: an entry in a request's event log (status change, progress, output chunk), numbered by `seq`.
  * - **delivery**: one webhook notification of a request's outcome (later release).
  */
-export { canTransition, isRequestStatus, isTerminal, REQUEST_STATUSES, TERMINAL_STATUSES } from './status.js';
+export { canTransition, isTerminal, REQUEST_STATUSES } from './status.js';
 export type { RequestStatus } from './status.js';
 export { isRequestId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
 export { EVENT_TYPES } from './request.js';

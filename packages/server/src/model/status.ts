@@ -28,17 +28,9 @@ export const REQUEST_STATUSES = [
 /** A request's state. */
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
-/** The states a request never leaves. */
-export const TERMINAL_STATUSES: readonly RequestStatus[] = ['completed', 'failed', 'cancelled'];
-
 /** True when `status` is terminal (`completed`, `failed` or `cancelled`). */
 export function isTerminal(status: RequestStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
-}
-
-/** True when `value` names a request state. */
-export function isRequestStatus(value: unknown): value is RequestStatus {
-  return typeof value === 'string' && (REQUEST_STATUSES as readonly string[]).includes(value);
 }
 
 const ALLOWED: Readonly<Record<RequestStatus, readonly RequestStatus[]>> = {

@@ -103,6 +103,8 @@ export interface RequestRetryParams extends ClaimRef {
   runAt: number;
 }
 
+export type RequestReleaseParams = ClaimRef;
+
 export interface RequestProgressParams extends ClaimRef {
   progress: Progress;
 }
@@ -117,6 +119,11 @@ export type CancelOutcome =
   | { outcome: 'cancelled'; transition: Transition; /** The request was running: its handler must be aborted. */ wasProcessing: boolean }
   | { outcome: 'already_finished'; request: Request }
   | { outcome: 'not_found' };
+
+export interface RequestNextRunAtParams {
+  /** Only consider requests due strictly after this time (e.g. the last claim: earlier ones are held back by limits). */
+  after: number;
+}
 
 export interface RequestPurgeFinishedParams {
   /** Purge requests that finished before this time (epoch ms). */
@@ -182,10 +189,15 @@ export interface Store {
   requestInsert(params: RequestInsertParams): Promise<Transition>;
   /** Newest first. */
   requestList(params: RequestListParams): Promise<Request[]>;
-  /** Earliest `run_at` of a pending request, or null when none is pending. */
-  requestNextRunAt(): Promise<number | null>;
+  /** Earliest `run_at` of a pending request later than `after` (epoch ms), or null when there is none. */
+  requestNextRunAt(params: RequestNextRunAtParams): Promise<number | null>;
   /** Records progress on a running request; null when the claim is stale. */
   requestProgress(params: RequestProgressParams): Promise<Transition | null>;
+  /**
+   * `processing` → `pending`, giving the attempt back (it does not count): for
+   * work this node claimed but will not run (graceful shutdown). Runs again at once.
+   */
+  requestRelease(params: RequestReleaseParams): Promise<Transition | null>;
   /** Deletes finished requests (and their events) older than `before`; returns how many. */
   requestPurgeFinished(params: RequestPurgeFinishedParams): Promise<number>;
   /** `processing` → `pending` for another attempt at `runAt`. */

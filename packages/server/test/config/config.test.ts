@@ -389,3 +389,10 @@ operations:
     issueAt(loadError('server: { body_limit: lots }'), 'server.body_limit');
   });
 });
+
+test('durations longer than a timer can wait are refused with the limit', async () => {
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { workflow: { timeouts: { workflow_timeout: '30d' } } } }),
+    (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.startsWith('workflow.timeouts.workflow_timeout:') && /24 days/.test(i)),
+  );
+});

@@ -354,14 +354,49 @@ describe('engine', () => {
     assert.ok(await h.server.store.requestGetById({ id: running.id }));
   });
 
-  test('stop() leaves unfinished work for the next start and refuses new submissions', async (t) => {
-    probe('hang');
+  test('stop() releases unfinished work for the next start, attempt not counted, and refuses new submissions', async (t) => {
+    const p = probe('hang');
     const h = await harness(t);
     const claimed = waitForEvent(h.server.engine.events, 'request:claimed');
     const r = await submit(h, 'hang');
     await claimed;
+    const released = waitForEvent(h.server.engine.events, 'request:released');
     await h.server.engine.stop(0);
-    assert.equal((await get(h, r.id)).status, 'processing');
+    await released;
+    assert.deepEqual(p.aborted, ['shutdown']);
+    const after = await get(h, r.id);
+    assert.equal(after.status, 'pending');
+    assert.equal(after.attempt, 0);
     await assert.rejects(() => submit(h, 'echo'), (err: unknown) => (err as { type?: string }).type === 'shutting_down');
+  });
+
+  test('a claim in flight when stop() begins is released, never started', async (t) => {
+    const p = probe('flaky');
+    const h = await harness(t);
+    const r = await submit(h, 'flaky', { succeedOn: 1 }); // wakes the dispatcher; its claim is now queued
+    await h.server.engine.stop(0);
+    assert.equal(p.calls, 0, 'no handler starts after stop()');
+    const after = await get(h, r.id);
+    assert.equal(after.status, 'pending');
+    assert.equal(after.attempt, 0);
+  });
+
+  test('a due request held back by an operation\'s concurrency does not make the dispatcher spin', async (t) => {
+    probe('hang');
+    const h = await harness(t, { operationSettings: { hang: { concurrency: 1 } } });
+    const claimed = waitForEvent(h.server.engine.events, 'request:claimed');
+    await submit(h, 'hang');
+    await claimed;
+    await submit(h, 'hang'); // due, but the operation is at its limit
+    await settle(20);
+    const store = h.server.store;
+    const original = store.requestClaim.bind(store);
+    let claims = 0;
+    store.requestClaim = (params) => {
+      claims += 1;
+      return original(params);
+    };
+    for (let i = 0; i < 50; i++) await h.clock.advance(20); // one second, in small steps
+    assert.ok(claims <= 2, `about one claim per poll_interval (1 s), not one per millisecond; saw ${claims}`);
   });
 });

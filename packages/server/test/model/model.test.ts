@@ -124,3 +124,22 @@ describe('network errors', () => {
     assert.equal(classifyFailure(err).error.retryable, true);
   });
 });
+
+describe('engine events', () => {
+  test('a rescued lease reaches per-request subscribers once, as its status event', async () => {
+    const { EngineEvents } = await import('../../src/engine/index.js');
+    const events = new EngineEvents();
+    const seen: number[] = [];
+    events.onRequest('req_x', ({ event }) => seen.push(event.seq));
+    let changed = 0;
+    events.on('request:changed', () => (changed += 1));
+    const payload = {
+      request: { id: 'req_x' } as never,
+      event: { request_id: 'req_x', seq: 3, type: 'status' as const, data: { status: 'pending' }, created_at: 0 },
+    };
+    events.emit('lease:expired', payload);
+    events.emit('request:retrying', payload);
+    assert.deepEqual(seen, [3]);
+    assert.equal(changed, 1);
+  });
+});

@@ -1,8 +1,9 @@
 /**
  * SIGTERM on the real process: the node stops accepting work at once, lets a
  * running handler finish within `server.shutdown_grace`, and exits 0. A handler
- * that outlives the grace period is abandoned (left `processing`) and recovered
- * by the next process on the same SQLite file.
+ * that outlives the grace period is aborted and its request released back to
+ * `pending` (the attempt not counted), and the next process on the same SQLite
+ * file runs it.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -119,7 +120,7 @@ describe('graceful shutdown on SIGTERM', () => {
     assert.equal((await second.waitExit()).code, 0, second.diagnostics());
   });
 
-  test('a handler longer than the grace period is left processing and recovered at the next start', async (t) => {
+  test('a handler longer than the grace period is released (attempt not counted) and run at the next start', async (t) => {
     const { cleanup, markers, configPath, dbPath } = setup(0.5);
     t.after(cleanup);
     const first = await startServer({ config: configPath });
@@ -136,11 +137,11 @@ describe('graceful shutdown on SIGTERM', () => {
     t.diagnostic(`drain took ${drainMs} ms`);
     assert.deepEqual(markerAttempts(markers, id), [], 'the first attempt must not have run to its end');
 
-    // Between the two processes the stored request is still `processing` (read straight from the file).
+    // Between the two processes the stored request is back in `pending`, its attempt given back (read straight from the file).
     const db = new Database(dbPath);
     try {
       const row = db.prepare('SELECT status, attempt FROM requests WHERE id = ?').get(id) as { status: string; attempt: number } | undefined;
-      assert.deepEqual(row, { status: 'processing', attempt: 1 });
+      assert.deepEqual(row, { status: 'pending', attempt: 0 });
     } finally {
       db.close();
     }
@@ -155,10 +156,10 @@ describe('graceful shutdown on SIGTERM', () => {
       { timeoutMs: 15_000, intervalMs: 50, what: `${id} to finish after the restart` },
     );
     assert.equal(final.status, 'completed', JSON.stringify(final));
-    assert.equal(final.attempt, 2);
-    assert.equal(final.result.attempt, 2);
-    assert.deepEqual(markerAttempts(markers, id), [2]);
-    assert.ok(existsSync(join(markers, `${id}.2`)));
+    assert.equal(final.attempt, 1, 'the interrupted attempt did not count');
+    assert.equal(final.result.attempt, 1);
+    assert.deepEqual(markerAttempts(markers, id), [1]);
+    assert.ok(existsSync(join(markers, `${id}.1`)));
     second.kill('SIGTERM');
     assert.equal((await second.waitExit()).code, 0, second.diagnostics());
   });

@@ -98,6 +98,7 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
             run: async (r) => (await store.requestRetry({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom, runAt: T0 })) !== null,
           },
           cancel: { to: 'cancelled', run: async (r) => (await store.requestCancel({ id: r.id, now: T0 + 200_000 })).outcome === 'cancelled' },
+          release: { to: 'pending', run: async (r) => (await store.requestRelease({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000 })) !== null },
         };
         for (const from of REQUEST_STATUSES) {
           for (const [name, move] of Object.entries(moves)) {
@@ -200,13 +201,28 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal(retried?.request.status, 'pending');
         assert.equal(retried?.request.run_at, T0 + 2000);
         assert.deepEqual(retried?.request.error, boom);
-        assert.equal(await store.requestNextRunAt(), T0 + 2000);
+        assert.equal(await store.requestNextRunAt({ after: T0 + 10 }), T0 + 2000);
         assert.deepEqual(await store.requestClaim({ owner: OWNER, now: T0 + 1999, leaseMs: LEASE, limit: 1 }), []);
         const again = await store.requestClaim({ owner: 'node-b', now: T0 + 2000, leaseMs: LEASE, limit: 1 });
         assert.equal(again[0]?.request.attempt, 2);
         assert.equal(await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 2001, result: 'late' }), null);
         const done = await store.requestComplete({ id: running.id, attempt: 2, owner: 'node-b', now: T0 + 2002, result: 'ok' });
         assert.equal(done?.request.status, 'completed');
+      }));
+
+    test('requestRelease hands a claimed request back without counting the attempt', () =>
+      withStore(async (store) => {
+        const running = await insertAndClaim(store);
+        assert.equal(await store.requestRelease({ id: running.id, attempt: 1, owner: 'node-b', now: T0 + 5 }), null, 'only the claim holder');
+        const released = await store.requestRelease({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 5 });
+        assert.equal(released?.request.status, 'pending');
+        assert.equal(released?.request.attempt, 0);
+        assert.equal(released?.request.run_at, T0 + 5);
+        assert.equal(released?.request.lease_owner, null);
+        assert.deepEqual(released?.event.data, { status: 'pending', attempt: 0, released: true });
+        const again = await store.requestClaim({ owner: OWNER, now: T0 + 5, leaseMs: LEASE, limit: 1 });
+        assert.equal(again[0]?.request.attempt, 1);
+        assert.equal(await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 6, result: 'ok' }) !== null, true);
       }));
 
     test('progress and output are guarded and logged with gapless sequence numbers', () =>
@@ -324,11 +340,13 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
 
     test('requestNextRunAt and requestCounts reflect pending work', () =>
       withStore(async (store) => {
-        assert.equal(await store.requestNextRunAt(), null);
+        assert.equal(await store.requestNextRunAt({ after: 0 }), null);
         assert.deepEqual(await store.requestCounts(), { pending: 0, processing: 0 });
         await store.requestInsert({ request: makeNewRequest({ created_at: T0, run_at: T0 + 500 }) });
-        await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 1 }) });
-        assert.equal(await store.requestNextRunAt(), T0 + 1);
+        await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 1, run_at: T0 + 1 }) });
+        assert.equal(await store.requestNextRunAt({ after: 0 }), T0 + 1);
+        assert.equal(await store.requestNextRunAt({ after: T0 + 1 }), T0 + 500, 'strictly after');
+        assert.equal(await store.requestNextRunAt({ after: T0 + 500 }), null);
         assert.deepEqual(await store.requestCounts(), { pending: 2, processing: 0 });
       }));
 

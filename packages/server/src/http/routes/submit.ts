@@ -91,13 +91,13 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     if (!trigger) throw new ErrandError('trigger_not_found', `No trigger named "${name}" is declared in the config.`);
     const query = parseWith(triggerQuery, request.query, 'query');
     const body = request.body;
-    let input: unknown = body ?? {};
+    let input: unknown = body === undefined ? {} : body;
     let envelope: z.output<typeof triggerEnvelope> | undefined;
     // The body is the envelope only when it has `data` and nothing but envelope keys;
     // otherwise (e.g. a Stripe event with its own `data`) the whole body is the input.
     if (isObject(body) && Object.hasOwn(body, 'data') && Object.keys(body).every((k) => TRIGGER_ENVELOPE_KEYS.has(k))) {
       envelope = parseWith(triggerEnvelope, body);
-      input = envelope.data ?? {};
+      input = envelope.data === undefined ? {} : envelope.data;
     }
     const requested = envelope?.use_async ?? flag(query.use_async) ?? preferAsync(request.headers.prefer);
     const mode = decideMode(requested, config.async.mode, 'async');
@@ -120,7 +120,8 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     const query = parseWith(operationQuery, request.query, 'query');
     const mode = decideMode(flag(query.async) ?? preferAsync(request.headers.prefer), config.async.mode, 'async');
     const metadata = params.bot_id === undefined ? undefined : { bot_id: params.bot_id };
-    return submit(request, reply, { operation, input: request.body ?? {}, mode, webhookUrl: query.webhook_url, metadata, taskAlias });
+    const input = request.body === undefined ? {} : request.body;
+    return submit(request, reply, { operation, input, mode, webhookUrl: query.webhook_url, metadata, taskAlias });
   };
   app.post('/v1/operations/:name', runOperation(false));
   app.post('/v1/bots/:bot_id/actions/:action', runOperation(true));

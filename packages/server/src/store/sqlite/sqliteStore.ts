@@ -23,8 +23,10 @@ import type {
   RequestGetByIdParams,
   RequestInsertParams,
   RequestListParams,
+  RequestNextRunAtParams,
   RequestProgressParams,
   RequestPurgeFinishedParams,
+  RequestReleaseParams,
   RequestRetryParams,
   Store,
   StoreCapabilities,
@@ -206,29 +208,31 @@ export class SqliteStore implements Store {
   }
 
   requestInsert(p: RequestInsertParams): Promise<Transition> {
-    return this.write(() => this.insertOne(p));
-  }
-
-  private insertOne(p: RequestInsertParams): Transition {
     const r = p.request;
-    const row = this.s.REQUEST_INSERT.get({
-      id: r.id,
-      tenant: r.tenant,
-      operation: r.operation,
-      input: JSON.stringify(r.input === undefined ? null : r.input),
-      mode: r.mode,
-      max_attempts: r.max_attempts,
-      run_at: r.run_at,
-      task_timeout_ms: r.task_timeout_ms,
-      deadline: r.deadline,
-      webhook_url: r.webhook_url,
-      idempotency_key: r.idempotency_key,
-      priority: r.priority,
-      estimated_ms: r.estimated_ms,
-      metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
-      created_at: r.created_at,
-    }) as RequestRow;
-    return this.statusTransition(row, r.created_at);
+    // Serialise before queueing, so a value JSON cannot encode fails this call alone, outside the batch.
+    let row: Record<string, unknown>;
+    try {
+      row = {
+        id: r.id,
+        tenant: r.tenant,
+        operation: r.operation,
+        input: JSON.stringify(r.input === undefined ? null : r.input),
+        mode: r.mode,
+        max_attempts: r.max_attempts,
+        run_at: r.run_at,
+        task_timeout_ms: r.task_timeout_ms,
+        deadline: r.deadline,
+        webhook_url: r.webhook_url,
+        idempotency_key: r.idempotency_key,
+        priority: r.priority,
+        estimated_ms: r.estimated_ms,
+        metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+        created_at: r.created_at,
+      };
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, r.created_at));
   }
 
   async requestList(p: RequestListParams): Promise<Request[]> {
@@ -245,8 +249,8 @@ export class SqliteStore implements Store {
     );
   }
 
-  async requestNextRunAt(): Promise<number | null> {
-    return translate(() => (this.s.REQUEST_NEXT_RUN_AT.get() as { run_at: number | null }).run_at);
+  async requestNextRunAt(p: RequestNextRunAtParams): Promise<number | null> {
+    return translate(() => (this.s.REQUEST_NEXT_RUN_AT.get({ after: p.after }) as { run_at: number | null }).run_at);
   }
 
   async requestProgress(p: RequestProgressParams): Promise<Transition | null> {
@@ -269,6 +273,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  async requestRelease(p: RequestReleaseParams): Promise<Transition | null> {
+    return this.guarded('REQUEST_RELEASE', claim(p), p.now, { released: true });
+  }
+
   async requestRetry(p: RequestRetryParams): Promise<Transition | null> {
     return this.guarded('REQUEST_RETRY', { ...claim(p), error: JSON.stringify(p.error), run_at: p.runAt }, p.now, {
       error: p.error,
@@ -287,8 +295,10 @@ export class SqliteStore implements Store {
    * Group commit: every write method queues its statements here; the writes
    * queued in one event-loop turn run in one transaction (one fsync), each in
    * its own savepoint so one failing write cannot undo the others, and every
-   * caller's promise settles only after the commit. Under load this turns N
-   * fsyncs into one without acknowledging anything early.
+   * caller's promise settles only after the commit. If the transaction itself
+   * is lost (I/O error, disk full) or the commit fails, every caller in the
+   * batch gets `store_unavailable`: none of their writes holds. Under load this
+   * turns N fsyncs into one without acknowledging anything early.
    */
   private write<T>(fn: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new ErrandError('store_unavailable', 'The store is closed.'));
@@ -303,21 +313,26 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
-      translate(() =>
-        this.db
-          .transaction(() => {
-            for (const item of batch) {
-              try {
-                outcomes.push({ ok: true, value: this.db.transaction(item.fn)() });
-              } catch (error) {
-                outcomes.push({ ok: false, error });
-              }
-            }
-          })
-          .immediate(),
-      );
-    } catch (err) {
-      for (const item of batch) item.reject(err);
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        this.db.exec('SAVEPOINT write');
+        try {
+          outcomes.push({ ok: true, value: item.fn() });
+          this.db.exec('RELEASE write');
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+          // Some errors (I/O, disk full, out of memory) make SQLite roll back the whole
+          // transaction: then nothing in the batch holds, and nothing more may run.
+          if (!this.db.inTransaction) throw error;
+          this.db.exec('ROLLBACK TO write; RELEASE write');
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (cause) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      const error = translateError(cause);
+      const failed = error instanceof ErrandError ? error : new ErrandError('store_unavailable', 'The SQLite store could not commit; retry shortly.', { cause });
+      for (const item of batch) item.reject(failed);
       return;
     }
     batch.forEach((item, i) => {
@@ -327,18 +342,17 @@ export class SqliteStore implements Store {
     });
   }
 
+
   private getRow(id: string): RequestRow | undefined {
     return this.s.REQUEST_GET.get({ id }) as RequestRow | undefined;
   }
 
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
   private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
-    return Promise.resolve(
-      this.write(() => {
-        const row = this.s[name].get(params) as RequestRow | undefined;
-        return row ? this.statusTransition(row, now, extra) : null;
-      }),
-    );
+    return this.write(() => {
+      const row = this.s[name].get(params) as RequestRow | undefined;
+      return row ? this.statusTransition(row, now, extra) : null;
+    });
   }
 
   private statusTransition(row: RequestRow, now: number, extra: Record<string, unknown> = {}): Transition {

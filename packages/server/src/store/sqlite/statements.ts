@@ -4,8 +4,8 @@
  * or the request already moved on.
  */
 
-/** @now → the oldest pending run_at. */
-export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending'`;
+/** @after → the earliest pending run_at later than @after. */
+export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > @after`;
 
 /** Inserts a pending request with last_seq = 1 (its first status event). */
 export const REQUEST_INSERT = `
@@ -54,6 +54,14 @@ RETURNING *`;
 export const REQUEST_RETRY = `
 UPDATE requests
 SET status = 'pending', error = @error, run_at = @run_at, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = @now, last_seq = last_seq + 1
+WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
+RETURNING *`;
+
+/** Guarded on the claim: @id, @attempt, @owner, @now → row back in pending with the attempt given back; 0 rows = lease lost. */
+export const REQUEST_RELEASE = `
+UPDATE requests
+SET status = 'pending', attempt = attempt - 1, run_at = @now, lease_owner = NULL, lease_expires_at = NULL, progress = NULL,
     updated_at = @now, last_seq = last_seq + 1
 WHERE id = @id AND status = 'processing' AND attempt = @attempt AND lease_owner = @owner
 RETURNING *`;
