@@ -157,7 +157,15 @@ export const configSchema = z
       .strictObject({
         /** Finished requests older than this are purged with their events. */
         ttl: positiveDuration().prefault('7d'),
+        /** How long a purged request's id keeps answering 410 Gone (with its final status) instead of 404. */
+        tombstone_ttl: positiveDuration().prefault('7d'),
         sweep_interval: positiveDuration().prefault('1m'),
+      })
+      .prefault({}),
+    idempotency: z
+      .strictObject({
+        /** How long an Idempotency-Key is remembered (at least 24 h is recommended). */
+        ttl: positiveDuration().prefault('24h'),
       })
       .prefault({}),
     logging: z

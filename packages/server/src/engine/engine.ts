@@ -38,6 +38,10 @@ export interface SubmitParams {
   webhookUrl?: string | null | undefined;
   metadata?: Record<string, unknown> | null | undefined;
   priority?: number | undefined;
+  /** Earliest start (epoch ms); default now. */
+  runAt?: number | undefined;
+  /** The failed or cancelled request this one re-runs. */
+  retryOf?: string | undefined;
 }
 
 export class Engine {
@@ -99,7 +103,14 @@ export class Engine {
     this.events.on('request:completed', ({ request }) => {
       if (request.started_at !== null && request.completed_at !== null) this.estimates.record(request.operation, request.completed_at - request.started_at);
     });
-    this.retention = new RetentionCleaner({ store, clock: this.clock, log, ttlMs: config.retention.ttl, intervalMs: config.retention.sweep_interval });
+    this.retention = new RetentionCleaner({
+      store,
+      clock: this.clock,
+      log,
+      ttlMs: config.retention.ttl,
+      tombstoneTtlMs: config.retention.tombstone_ttl,
+      intervalMs: config.retention.sweep_interval,
+    });
   }
 
   /** Recovers requests left by a previous process, then starts claiming. */
@@ -139,14 +150,16 @@ export class Engine {
         input: params.input,
         mode: params.mode,
         max_attempts: operation.retry.maxAttempts,
-        run_at: now,
+        run_at: Math.max(now, params.runAt ?? now),
         task_timeout_ms: operation.taskTimeoutMs,
-        deadline: now + operation.workflowTimeoutMs,
+        // The workflow timeout counts from the earliest start, so a delayed request gets its full time.
+        deadline: Math.max(now, params.runAt ?? now) + operation.workflowTimeoutMs,
         webhook_url: params.webhookUrl ?? null,
         idempotency_key: null,
         priority: params.priority ?? 0,
         estimated_ms: null,
         metadata: params.metadata ?? null,
+        retry_of: params.retryOf ?? null,
         created_at: now,
       },
     });

@@ -1,7 +1,9 @@
 /**
  * The retention cleaner: deletes finished requests (and their event logs) once
- * they are older than `retention.ttl`, in batches, every `sweep_interval`.
- * Pending and processing requests are never purged.
+ * they are older than `retention.ttl`, in batches, every `sweep_interval`,
+ * leaving a tombstone per request (its id answers `410 Gone` until
+ * `retention.tombstone_ttl` passes); also drops expired tombstones and
+ * idempotency keys. Pending and processing requests are never purged.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
@@ -12,6 +14,8 @@ export interface RetentionCleanerOptions {
   clock: Clock;
   log: Logger;
   ttlMs: number;
+  /** How long a purged request's tombstone (410 Gone) is kept. */
+  tombstoneTtlMs: number;
   intervalMs: number;
 }
 
@@ -35,13 +39,17 @@ export class RetentionCleaner {
 
   /** Purges everything due now; returns how many requests were deleted. */
   async sweep(): Promise<number> {
-    const before = this.options.clock.now() - this.options.ttlMs;
+    const now = this.options.clock.now();
+    const before = now - this.options.ttlMs;
+    const { store } = this.options;
     let total = 0;
     for (let round = 0; round < 1000; round++) {
-      const purged = await this.options.store.requestPurgeFinished({ before, limit: BATCH });
+      const purged = await store.requestPurgeFinished({ before, limit: BATCH, now, tombstoneUntil: now + this.options.tombstoneTtlMs });
       total += purged;
       if (purged < BATCH) break;
     }
+    for (let round = 0; round < 1000; round++) if ((await store.tombstonePurgeExpired({ now, limit: BATCH })) < BATCH) break;
+    for (let round = 0; round < 1000; round++) if ((await store.idempotencyPurgeExpired({ now, limit: BATCH })) < BATCH) break;
     if (total > 0) this.log.info({ purged: total }, 'purged finished requests past retention.ttl');
     return total;
   }

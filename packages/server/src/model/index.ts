@@ -21,3 +21,5 @@ export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';
 export type { CatalogEntry, ErrandErrorOptions, ErrorType } from './errors.js';
 export { classifyFailure, RequestFailure } from './failure.js';
 export type { ClassifiedFailure, RequestFailureOptions } from './failure.js';
+export { emptyHistogram, HISTOGRAM_DECAY_DEFAULT, histogramAdd, histogramQuantile } from './histogram.js';
+export type { DurationHistogram } from './histogram.js';

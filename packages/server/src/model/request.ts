@@ -49,6 +49,8 @@ export interface Request {
   priority: number;
   estimated_ms: number | null;
   metadata: Record<string, unknown> | null;
+  /** The failed or cancelled request this one re-runs (POST /v1/requests/{id}/retry), else null. */
+  retry_of: string | null;
   created_at: number;
   started_at: number | null;
   completed_at: number | null;

@@ -14,7 +14,7 @@
  * - A method that resolves has committed (nothing is acknowledged before that).
  * - Time comes from the caller's `now` (epoch ms from the engine's Clock).
  */
-import type { Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+import type { DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
 
 /** What a backend can do; the engine branches on these, never on a backend's name. */
 export interface StoreCapabilities {
@@ -43,6 +43,7 @@ export type NewRequest = Pick<
   | 'priority'
   | 'estimated_ms'
   | 'metadata'
+  | 'retry_of'
   | 'created_at'
 >;
 
@@ -129,6 +130,75 @@ export interface RequestPurgeFinishedParams {
   /** Purge requests that finished before this time (epoch ms). */
   before: number;
   limit: number;
+  /** Each purged request leaves a tombstone (id, tenant, final status) kept until this time. */
+  tombstoneUntil: number;
+  now: number;
+}
+
+/** What remains of a purged request: enough to answer `410 Gone` with its final status. */
+export interface Tombstone {
+  id: string;
+  tenant: string;
+  status: RequestStatus;
+  completed_at: number;
+  purged_at: number;
+  expires_at: number;
+}
+
+export interface TombstoneGetParams {
+  id: string;
+  /** When given, another tenant's tombstone is reported as absent. */
+  tenant?: string | null | undefined;
+}
+
+export interface ExpiredPurgeParams {
+  now: number;
+  limit: number;
+}
+
+/** An operation's learned durations. */
+export interface OperationStats {
+  operation: string;
+  histogram: DurationHistogram;
+  updated_at: number;
+}
+
+export interface OperationStatsGetParams {
+  operation: string;
+}
+
+export interface OperationStatsRecordParams {
+  operation: string;
+  durationMs: number;
+  now: number;
+  /** Weight kept by older samples per new one (see model/histogram.ts). */
+  decay: number;
+}
+
+export interface IdempotencyKeyParams {
+  tenant: string;
+  key: string;
+  /** Hash of what was submitted: the same key with another fingerprint is a conflict. */
+  fingerprint: string;
+  expiresAt: number;
+}
+
+export interface RequestInsertIdempotentParams {
+  request: NewRequest;
+  key: IdempotencyKeyParams;
+}
+
+export type IdempotentInsert =
+  | { outcome: 'created'; transition: Transition }
+  | { outcome: 'existing'; request: Request; sameFingerprint: boolean };
+
+export interface RequestGetByRetryOfParams {
+  id: string;
+}
+
+export interface RequestCountsParams {
+  /** Count only this operation's requests. */
+  operation?: string | undefined;
 }
 
 export interface EventAppendParams extends ClaimRef {
@@ -180,13 +250,22 @@ export interface Store {
   requestClaim(params: RequestClaimParams): Promise<Transition[]>;
   /** `processing` → `completed` with a result. */
   requestComplete(params: RequestCompleteParams): Promise<Transition | null>;
-  /** Pending/processing counts, for readiness and the dispatcher. */
-  requestCounts(): Promise<RequestCounts>;
+  /** Pending/processing counts (of one operation, or all), for readiness and queue-aware estimates. */
+  requestCounts(params?: RequestCountsParams): Promise<RequestCounts>;
   /** `processing` → `failed`. */
   requestFail(params: RequestFailParams): Promise<Transition | null>;
   requestGetById(params: RequestGetByIdParams): Promise<Request | null>;
+  /** The request created by retrying `id` (its `retry_of`), if any. */
+  requestGetByRetryOf(params: RequestGetByRetryOfParams): Promise<Request | null>;
   /** Inserts a new `pending` request and its first event; resolves once durable. */
   requestInsert(params: RequestInsertParams): Promise<Transition>;
+  /**
+   * Inserts a request under an idempotency key, atomically: if the tenant's key
+   * is live and its request exists, nothing is inserted and that request is
+   * returned (with whether the fingerprints match); concurrent callers with one
+   * key get one request.
+   */
+  requestInsertIdempotent(params: RequestInsertIdempotentParams): Promise<IdempotentInsert>;
   /** Newest first. */
   requestList(params: RequestListParams): Promise<Request[]>;
   /** Earliest `run_at` of a pending request later than `after` (epoch ms), or null when there is none. */
@@ -198,10 +277,21 @@ export interface Store {
    * work this node claimed but will not run (graceful shutdown). Runs again at once.
    */
   requestRelease(params: RequestReleaseParams): Promise<Transition | null>;
-  /** Deletes finished requests (and their events) older than `before`; returns how many. */
+  /** Deletes finished requests (and their events) older than `before`, leaving tombstones; returns how many. */
   requestPurgeFinished(params: RequestPurgeFinishedParams): Promise<number>;
   /** `processing` → `pending` for another attempt at `runAt`. */
   requestRetry(params: RequestRetryParams): Promise<Transition | null>;
+
+  /** Deletes idempotency keys past their expiry; returns how many. */
+  idempotencyPurgeExpired(params: ExpiredPurgeParams): Promise<number>;
+
+  operationStatsGet(params: OperationStatsGetParams): Promise<OperationStats | null>;
+  /** Adds one completed run's duration to the operation's decayed histogram. */
+  operationStatsRecord(params: OperationStatsRecordParams): Promise<OperationStats>;
+
+  tombstoneGet(params: TombstoneGetParams): Promise<Tombstone | null>;
+  /** Deletes tombstones past their expiry; returns how many. */
+  tombstonePurgeExpired(params: ExpiredPurgeParams): Promise<number>;
 
   /** Applies pending migrations (idempotent). */
   migrate(): Promise<void>;

@@ -27,6 +27,7 @@ export function makeNewRequest(overrides: Partial<NewRequest> = {}): NewRequest 
     priority: 0,
     estimated_ms: null,
     metadata: null,
+    retry_of: null,
     created_at: created,
     ...overrides,
   };

@@ -331,11 +331,72 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const recent = await insertAndClaim(store);
         await store.requestComplete({ id: recent.id, attempt: 1, owner: OWNER, now: T0 + 5000, result: 1 });
         const pending = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 - 100_000 }) })).request;
-        assert.equal(await store.requestPurgeFinished({ before: T0 + 1000, limit: 10 }), 1);
+        assert.equal(await store.requestPurgeFinished({ before: T0 + 1000, limit: 10, now: T0 + 9000, tombstoneUntil: T0 + 20_000 }), 1);
         assert.equal(await store.requestGetById({ id: old.id }), null);
+        assert.deepEqual(await store.tombstoneGet({ id: old.id, tenant: 'alpha' }), {
+          id: old.id,
+          tenant: 'alpha',
+          status: 'completed',
+          completed_at: T0 + 10,
+          purged_at: T0 + 9000,
+          expires_at: T0 + 20_000,
+        });
+        assert.equal(await store.tombstoneGet({ id: old.id, tenant: 'beta' }), null, 'tombstones respect tenants');
+        assert.equal(await store.tombstonePurgeExpired({ now: T0 + 19_999, limit: 10 }), 0);
+        assert.equal(await store.tombstonePurgeExpired({ now: T0 + 20_000, limit: 10 }), 1);
+        assert.equal(await store.tombstoneGet({ id: old.id }), null);
         assert.deepEqual(await store.eventListAfter({ id: old.id, afterSeq: 0, limit: 10 }), []);
         assert.ok(await store.requestGetById({ id: recent.id }));
         assert.ok(await store.requestGetById({ id: pending.id }));
+      }));
+
+    test('requestInsertIdempotent creates once per tenant and key, and reports fingerprint matches', () =>
+      withStore(async (store) => {
+        const key = { tenant: 'alpha', key: 'k-1', fingerprint: 'f1', expiresAt: T0 + 86_400_000 };
+        const first = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 }), key });
+        assert.equal(first.outcome, 'created');
+        if (first.outcome !== 'created') return;
+        const replay = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 1 }), key });
+        assert.deepEqual(replay.outcome === 'existing' && [replay.request.id, replay.sameFingerprint], [first.transition.request.id, true]);
+        const other = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 2 }), key: { ...key, fingerprint: 'f2' } });
+        assert.equal(other.outcome === 'existing' && other.sameFingerprint, false);
+        const otherTenant = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 3 }), key: { ...key, tenant: 'beta' } });
+        assert.equal(otherTenant.outcome, 'created', 'keys are scoped per tenant');
+        // 50 concurrent submissions with one key create exactly one request.
+        const burst = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 10 + i }), key: { ...key, key: 'burst' } })),
+        );
+        assert.equal(burst.filter((b) => b.outcome === 'created').length, 1);
+        assert.equal(new Set(burst.map((b) => (b.outcome === 'created' ? b.transition.request.id : b.request.id))).size, 1);
+        // An expired key is spent: the next use creates a new request.
+        const later = await store.requestInsertIdempotent({
+          request: makeNewRequest({ created_at: T0 + 86_400_000 }),
+          key: { ...key, expiresAt: T0 + 2 * 86_400_000 },
+        });
+        assert.equal(later.outcome, 'created');
+        assert.equal(await store.idempotencyPurgeExpired({ now: T0 + 86_400_000, limit: 100 }), 2, "beta's key and the burst key expire; alpha's was renewed");
+        assert.equal(await store.idempotencyPurgeExpired({ now: T0 + 2 * 86_400_000, limit: 100 }), 1);
+      }));
+
+    test('operationStatsRecord accumulates a decayed histogram per operation', () =>
+      withStore(async (store) => {
+        assert.equal(await store.operationStatsGet({ operation: 'a' }), null);
+        for (let i = 0; i < 10; i++) await store.operationStatsRecord({ operation: 'a', durationMs: 1000, now: T0 + i, decay: 0.9 });
+        const stats = await store.operationStatsGet({ operation: 'a' });
+        assert.equal(stats?.histogram.count, 10);
+        assert.ok(Math.abs((stats?.histogram.total ?? 0) - (1 - 0.9 ** 10) / (1 - 0.9)) < 1e-6);
+        assert.equal(stats?.updated_at, T0 + 9);
+        assert.equal(await store.operationStatsGet({ operation: 'b' }), null);
+      }));
+
+    test('requestGetByRetryOf finds the one request that re-runs another', () =>
+      withStore(async (store) => {
+        const original = (await store.requestInsert({ request: makeNewRequest() })).request;
+        assert.equal(await store.requestGetByRetryOf({ id: original.id }), null);
+        const rerun = (await store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) })).request;
+        assert.equal(rerun.retry_of, original.id);
+        assert.equal((await store.requestGetByRetryOf({ id: original.id }))?.id, rerun.id);
+        await assert.rejects(() => store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) }), 'at most one re-run per request');
       }));
 
     test('requestNextRunAt and requestCounts reflect pending work', () =>
@@ -348,6 +409,8 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal(await store.requestNextRunAt({ after: T0 + 1 }), T0 + 500, 'strictly after');
         assert.equal(await store.requestNextRunAt({ after: T0 + 500 }), null);
         assert.deepEqual(await store.requestCounts(), { pending: 2, processing: 0 });
+        assert.deepEqual(await store.requestCounts({ operation: 'echo' }), { pending: 2, processing: 0 });
+        assert.deepEqual(await store.requestCounts({ operation: 'other' }), { pending: 0, processing: 0 });
       }));
 
     test('close is idempotent', async () => {

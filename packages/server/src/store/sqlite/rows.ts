@@ -1,4 +1,5 @@
 import type { Request, RequestEvent } from '../../model/index.js';
+import type { NewRequest } from '../store.js';
 
 /** A `requests` row as SQLite returns it. */
 export interface RequestRow {
@@ -23,6 +24,7 @@ export interface RequestRow {
   priority: number;
   estimated_ms: number | null;
   metadata: string | null;
+  retry_of: string | null;
   created_at: number;
   started_at: number | null;
   completed_at: number | null;
@@ -63,6 +65,7 @@ export function requestFromRow(row: RequestRow): Request {
     priority: row.priority,
     estimated_ms: row.estimated_ms,
     metadata: parseOrNull(row.metadata) as Request['metadata'],
+    retry_of: row.retry_of,
     created_at: row.created_at,
     started_at: row.started_at,
     completed_at: row.completed_at,
@@ -72,4 +75,26 @@ export function requestFromRow(row: RequestRow): Request {
 
 export function eventFromRow(row: EventRow): RequestEvent {
   return { request_id: row.request_id, seq: row.seq, type: row.type, data: JSON.parse(row.data), created_at: row.created_at };
+}
+
+/** The named parameters of REQUEST_INSERT. Throws if the input or metadata cannot be encoded as JSON. */
+export function rowFromNewRequest(r: NewRequest): Record<string, unknown> {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    operation: r.operation,
+    input: JSON.stringify(r.input === undefined ? null : r.input),
+    mode: r.mode,
+    max_attempts: r.max_attempts,
+    run_at: r.run_at,
+    task_timeout_ms: r.task_timeout_ms,
+    deadline: r.deadline,
+    webhook_url: r.webhook_url,
+    idempotency_key: r.idempotency_key,
+    priority: r.priority,
+    estimated_ms: r.estimated_ms,
+    metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+    retry_of: r.retry_of,
+    created_at: r.created_at,
+  };
 }

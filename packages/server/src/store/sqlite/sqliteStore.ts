@@ -8,10 +8,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ErrandError, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
+import { emptyHistogram, ErrandError, histogramAdd, type DurationHistogram, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
 import type {
   CancelOutcome,
   EventAppendParams,
+  ExpiredPurgeParams,
+  IdempotentInsert,
+  OperationStats,
+  OperationStatsGetParams,
+  OperationStatsRecordParams,
+  RequestCountsParams,
+  RequestGetByRetryOfParams,
+  RequestInsertIdempotentParams,
+  Tombstone,
+  TombstoneGetParams,
   EventListAfterParams,
   LeaseExtendParams,
   LeaseRescueExpiredParams,
@@ -33,7 +43,7 @@ import type {
   Transition,
 } from '../store.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { eventFromRow, requestFromRow, type EventRow, type RequestRow } from './rows.js';
+import { eventFromRow, requestFromRow, rowFromNewRequest, type EventRow, type RequestRow } from './rows.js';
 import * as sql from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -193,12 +203,17 @@ export class SqliteStore implements Store {
     return this.guarded('REQUEST_COMPLETE', { ...claim(p), result }, p.now);
   }
 
-  async requestCounts(): Promise<RequestCounts> {
-    return translate(() => this.s.REQUEST_COUNTS.get() as RequestCounts);
+  async requestCounts(p: RequestCountsParams = {}): Promise<RequestCounts> {
+    return translate(() => this.s.REQUEST_COUNTS.get({ operation: p.operation ?? null }) as RequestCounts);
   }
 
   async requestFail(p: RequestFailParams): Promise<Transition | null> {
     return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { error: p.error });
+  }
+
+  async requestGetByRetryOf(p: RequestGetByRetryOfParams): Promise<Request | null> {
+    const row = translate(() => this.s.REQUEST_GET_BY_RETRY_OF.get({ id: p.id })) as RequestRow | undefined;
+    return row ? requestFromRow(row) : null;
   }
 
   async requestGetById(p: RequestGetByIdParams): Promise<Request | null> {
@@ -208,31 +223,43 @@ export class SqliteStore implements Store {
   }
 
   requestInsert(p: RequestInsertParams): Promise<Transition> {
-    const r = p.request;
     // Serialise before queueing, so a value JSON cannot encode fails this call alone, outside the batch.
     let row: Record<string, unknown>;
     try {
-      row = {
-        id: r.id,
-        tenant: r.tenant,
-        operation: r.operation,
-        input: JSON.stringify(r.input === undefined ? null : r.input),
-        mode: r.mode,
-        max_attempts: r.max_attempts,
-        run_at: r.run_at,
-        task_timeout_ms: r.task_timeout_ms,
-        deadline: r.deadline,
-        webhook_url: r.webhook_url,
-        idempotency_key: r.idempotency_key,
-        priority: r.priority,
-        estimated_ms: r.estimated_ms,
-        metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
-        created_at: r.created_at,
-      };
+      row = rowFromNewRequest(p.request);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, r.created_at));
+    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at));
+  }
+
+  requestInsertIdempotent(p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
+    let row: Record<string, unknown>;
+    try {
+      row = rowFromNewRequest(p.request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { key } = p;
+    const now = p.request.created_at;
+    return this.write((): IdempotentInsert => {
+      const existing = this.s.IDEMPOTENCY_GET.get({ tenant: key.tenant, key: key.key }) as IdempotencyRow | undefined;
+      if (existing && existing.expires_at > now) {
+        const original = this.getRow(existing.request_id);
+        // A key whose request was purged by retention is spent: reuse it.
+        if (original) return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
+      }
+      const transition = this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, now);
+      this.s.IDEMPOTENCY_PUT.run({
+        tenant: key.tenant,
+        key: key.key,
+        fingerprint: key.fingerprint,
+        request_id: transition.request.id,
+        created_at: now,
+        expires_at: key.expiresAt,
+      });
+      return { outcome: 'created', transition };
+    });
   }
 
   async requestList(p: RequestListParams): Promise<Request[]> {
@@ -264,12 +291,13 @@ export class SqliteStore implements Store {
 
   async requestPurgeFinished(p: RequestPurgeFinishedParams): Promise<number> {
     return this.write(() => {
-      const ids = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as { id: string }[];
-      for (const { id } of ids) {
-        this.s.EVENT_DELETE_FOR_REQUEST.run({ id });
-        this.s.REQUEST_DELETE.run({ id });
+      const rows = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as Omit<Tombstone, 'purged_at' | 'expires_at'>[];
+      for (const r of rows) {
+        this.s.TOMBSTONE_PUT.run({ ...r, purged_at: p.now, expires_at: p.tombstoneUntil });
+        this.s.EVENT_DELETE_FOR_REQUEST.run({ id: r.id });
+        this.s.REQUEST_DELETE.run({ id: r.id });
       }
-      return ids.length;
+      return rows.length;
     });
   }
 
@@ -282,6 +310,35 @@ export class SqliteStore implements Store {
       error: p.error,
       run_at: p.runAt,
     });
+  }
+
+  async idempotencyPurgeExpired(p: ExpiredPurgeParams): Promise<number> {
+    return this.write(() => this.s.IDEMPOTENCY_PURGE.run({ now: p.now, limit: p.limit }).changes);
+  }
+
+  async operationStatsGet(p: OperationStatsGetParams): Promise<OperationStats | null> {
+    const row = translate(() => this.s.OPERATION_STATS_GET.get({ operation: p.operation })) as StatsRow | undefined;
+    return row ? { operation: row.operation, histogram: JSON.parse(row.histogram) as DurationHistogram, updated_at: row.updated_at } : null;
+  }
+
+  async operationStatsRecord(p: OperationStatsRecordParams): Promise<OperationStats> {
+    return this.write(() => {
+      const row = this.s.OPERATION_STATS_GET.get({ operation: p.operation }) as StatsRow | undefined;
+      const before = row ? (JSON.parse(row.histogram) as DurationHistogram) : emptyHistogram();
+      const histogram = histogramAdd(before, p.durationMs, p.decay);
+      this.s.OPERATION_STATS_PUT.run({ operation: p.operation, histogram: JSON.stringify(histogram), updated_at: p.now });
+      return { operation: p.operation, histogram, updated_at: p.now };
+    });
+  }
+
+  async tombstoneGet(p: TombstoneGetParams): Promise<Tombstone | null> {
+    const row = translate(() => this.s.TOMBSTONE_GET.get({ id: p.id })) as Tombstone | undefined;
+    if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+    return row;
+  }
+
+  async tombstonePurgeExpired(p: ExpiredPurgeParams): Promise<number> {
+    return this.write(() => this.s.TOMBSTONE_PURGE.run({ now: p.now, limit: p.limit }).changes);
   }
 
   // --- internals -------------------------------------------------------------
@@ -368,6 +425,20 @@ export class SqliteStore implements Store {
     this.s.EVENT_INSERT.run({ request_id: requestId, seq, type, data: json, created_at: now });
     return { request_id: requestId, seq, type, data: JSON.parse(json), created_at: now };
   }
+}
+
+interface IdempotencyRow {
+  tenant: string;
+  key: string;
+  fingerprint: string;
+  request_id: string;
+  expires_at: number;
+}
+
+interface StatsRow {
+  operation: string;
+  histogram: string;
+  updated_at: number;
 }
 
 interface QueuedWrite {

@@ -10,9 +10,9 @@ export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests W
 /** Inserts a pending request with last_seq = 1 (its first status event). */
 export const REQUEST_INSERT = `
 INSERT INTO requests (id, tenant, operation, input, mode, status, attempt, max_attempts, run_at, task_timeout_ms,
-  deadline, webhook_url, idempotency_key, priority, estimated_ms, metadata, created_at, updated_at, last_seq)
+  deadline, webhook_url, idempotency_key, priority, estimated_ms, metadata, retry_of, created_at, updated_at, last_seq)
 VALUES (@id, @tenant, @operation, @input, @mode, 'pending', 0, @max_attempts, @run_at, @task_timeout_ms,
-  @deadline, @webhook_url, @idempotency_key, @priority, @estimated_ms, @metadata, @created_at, @created_at, 1)
+  @deadline, @webhook_url, @idempotency_key, @priority, @estimated_ms, @metadata, @retry_of, @created_at, @created_at, 1)
 RETURNING *`;
 
 /** @id → the request row. */
@@ -125,18 +125,54 @@ VALUES (@request_id, @seq, @type, @data, @created_at)`;
 export const EVENT_LIST_AFTER = `
 SELECT * FROM request_events WHERE request_id = @id AND seq > @after ORDER BY seq LIMIT @limit`;
 
-/** @before, @limit → ids of requests finished before @before. */
+/** @before, @limit → requests finished before @before (what their tombstones need). */
 export const REQUEST_FINISHED_BEFORE = `
-SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < @before ORDER BY completed_at LIMIT @limit`;
+SELECT id, tenant, status, completed_at FROM requests WHERE completed_at IS NOT NULL AND completed_at < @before ORDER BY completed_at LIMIT @limit`;
 
 export const REQUEST_DELETE = `DELETE FROM requests WHERE id = @id`;
 export const EVENT_DELETE_FOR_REQUEST = `DELETE FROM request_events WHERE request_id = @id`;
 
+/** @operation (NULL = all) → pending and processing counts. */
 export const REQUEST_COUNTS = `
 SELECT
   COALESCE(SUM(status = 'pending'), 0)    AS pending,
   COALESCE(SUM(status = 'processing'), 0) AS processing
-FROM requests WHERE status IN ('pending', 'processing')`;
+FROM requests WHERE status IN ('pending', 'processing') AND (@operation IS NULL OR operation = @operation)`;
+
+/** @id → the request that re-runs @id, if any. */
+export const REQUEST_GET_BY_RETRY_OF = `SELECT * FROM requests WHERE retry_of = @id`;
+
+/** @operation → its stats row. */
+export const OPERATION_STATS_GET = `SELECT * FROM operation_stats WHERE operation = @operation`;
+
+/** @operation, @histogram (JSON), @updated_at → upsert. */
+export const OPERATION_STATS_PUT = `
+INSERT INTO operation_stats (operation, histogram, updated_at) VALUES (@operation, @histogram, @updated_at)
+ON CONFLICT (operation) DO UPDATE SET histogram = excluded.histogram, updated_at = excluded.updated_at`;
+
+/** @tenant, @key → the key row. */
+export const IDEMPOTENCY_GET = `SELECT * FROM idempotency_keys WHERE tenant = @tenant AND key = @key`;
+
+/** @tenant, @key, @fingerprint, @request_id, @created_at, @expires_at → insert or replace (an expired or orphaned key). */
+export const IDEMPOTENCY_PUT = `
+INSERT OR REPLACE INTO idempotency_keys (tenant, key, fingerprint, request_id, created_at, expires_at)
+VALUES (@tenant, @key, @fingerprint, @request_id, @created_at, @expires_at)`;
+
+/** @now, @limit → deletes up to @limit expired keys. */
+export const IDEMPOTENCY_PURGE = `
+DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= @now LIMIT @limit)`;
+
+/** @id, @tenant, @status, @completed_at, @purged_at, @expires_at. */
+export const TOMBSTONE_PUT = `
+INSERT OR REPLACE INTO request_tombstones (id, tenant, status, completed_at, purged_at, expires_at)
+VALUES (@id, @tenant, @status, @completed_at, @purged_at, @expires_at)`;
+
+/** @id → the tombstone row. */
+export const TOMBSTONE_GET = `SELECT * FROM request_tombstones WHERE id = @id`;
+
+/** @now, @limit → deletes up to @limit expired tombstones. */
+export const TOMBSTONE_PURGE = `
+DELETE FROM request_tombstones WHERE id IN (SELECT id FROM request_tombstones WHERE expires_at <= @now LIMIT @limit)`;
 
 /** Filters are optional (NULL = any): @tenant, @statuses (JSON array), @operation, @before (id), @limit → newest first. */
 export const REQUEST_LIST = `

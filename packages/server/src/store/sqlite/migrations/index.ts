@@ -1,4 +1,5 @@
 import { migration0001 } from './0001_init.js';
+import { migration0002 } from './0002_estimates_idempotency_tombstones.js';
 
 export interface Migration {
   readonly version: number;
@@ -7,4 +8,4 @@ export interface Migration {
 }
 
 /** Every SQLite migration, in order. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [migration0001];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002];
