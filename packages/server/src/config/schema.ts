@@ -108,6 +108,8 @@ export const configSchema = z
         shutdown_grace: duration().prefault(30),
         /** Longest a sync request holds its HTTP call before answering 202 (default: the workflow timeout). */
         sync_wait_limit: positiveDuration().optional(),
+        /** Cap on `GET /v1/requests/{id}?wait=N` long-polls. */
+        long_poll_max: positiveDuration().prefault(30),
       })
       .prefault({}),
     store: z

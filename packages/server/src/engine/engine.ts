@@ -168,6 +168,41 @@ export class Engine {
     return transition.request;
   }
 
+  /**
+   * Re-runs a failed or cancelled request as a new request (`retry_of` = its id):
+   * terminal requests never change. Idempotent: retrying the same request again
+   * returns the re-run created the first time (`created: false`).
+   */
+  async retryRequest(params: { id: string; tenant?: string | null | undefined }): Promise<{ request: Request; created: boolean }> {
+    const original = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
+    if (!original) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
+    if (original.status !== 'failed' && original.status !== 'cancelled') {
+      throw new ErrandError('request_not_retryable', `Request ${original.id} is ${original.status}; only a failed or cancelled request can be retried.`, {
+        details: { request_id: original.id, status: original.status },
+      });
+    }
+    const existing = await this.store.requestGetByRetryOf({ id: original.id });
+    if (existing) return { request: existing, created: false };
+    try {
+      const request = await this.submit({
+        tenant: original.tenant,
+        operation: original.operation,
+        input: original.input,
+        mode: 'async',
+        webhookUrl: original.webhook_url,
+        metadata: original.metadata,
+        priority: original.priority,
+        retryOf: original.id,
+      });
+      return { request, created: true };
+    } catch (err) {
+      // A concurrent retry of the same request won the unique retry_of link: return its re-run.
+      const winner = await this.store.requestGetByRetryOf({ id: original.id });
+      if (winner) return { request: winner, created: false };
+      throw err;
+    }
+  }
+
   /** Cancels a pending or processing request; a running handler's signal aborts. */
   async cancel(params: { id: string; tenant?: string | null | undefined }): Promise<CancelOutcome> {
     const outcome = await this.store.requestCancel({ id: params.id, tenant: params.tenant, now: this.clock.now() });

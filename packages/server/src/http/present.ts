@@ -33,6 +33,7 @@ export function presentRequest(request: Request, options: PresentOptions = {}): 
   body.duration_ms = request.completed_at === null ? null : request.completed_at - request.created_at;
   if (request.status === 'pending' && request.attempt > 0) body.next_attempt_at = iso(request.run_at);
   if (request.metadata) body.metadata = request.metadata;
+  if (request.retry_of) body.retry_of = request.retry_of;
   return body;
 }
 
