@@ -84,6 +84,8 @@ const operationSchema = z.strictObject({
     .optional(),
   /** Most requests of this operation running at once on this node. */
   concurrency: z.number().int().min(1).max(10_000).optional(),
+  /** Prior guess of the run time in seconds, used until the operation has history. */
+  estimate_seconds: z.number().min(0).max(86_400 * 24).optional(),
 });
 
 const workflowSchema = z.strictObject({
@@ -162,6 +164,14 @@ export const configSchema = z
         /** How long a purged request's id keeps answering 410 Gone (with its final status) instead of 404. */
         tombstone_ttl: positiveDuration().prefault('7d'),
         sweep_interval: positiveDuration().prefault('1m'),
+      })
+      .prefault({}),
+    estimator: z
+      .strictObject({
+        /** Completed requests an operation needs before its history replaces its prior. */
+        min_samples: z.number().int().min(1).max(1000).default(5),
+        /** Weight an older sample keeps per newer one (0.97: halves after ~23 samples). */
+        decay: z.number().gt(0).max(1).default(0.97),
       })
       .prefault({}),
     idempotency: z

@@ -9,10 +9,10 @@ import type { Logger } from 'pino';
 import type { ErrandConfig } from '../config/index.js';
 import { ErrandError, isTerminal, newRequestId, type Request, type RequestMode } from '../model/index.js';
 import type { Operation } from '../operations/index.js';
-import type { CancelOutcome, Store } from '../store/index.js';
+import type { CancelOutcome, NewRequest, Store } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
-import { DurationEstimates, type Estimate } from './estimates.js';
+import { Estimator, type Estimate } from './estimator.js';
 import { EngineEvents } from './events.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
@@ -42,6 +42,12 @@ export interface SubmitParams {
   runAt?: number | undefined;
   /** The failed or cancelled request this one re-runs. */
   retryOf?: string | undefined;
+  /** The estimate given to the caller, kept on the request (paces Retry-After). */
+  estimatedMs?: number | null | undefined;
+}
+
+export interface SubmitWithKeyParams extends SubmitParams {
+  idempotency: { key: string; fingerprint: string };
 }
 
 export class Engine {
@@ -55,7 +61,8 @@ export class Engine {
   private readonly rescuer: LeaseRescuer;
   private readonly retention: RetentionCleaner;
   private readonly log: Logger;
-  private readonly estimates = new DurationEstimates();
+  /** Learned duration estimates (shared through the store). */
+  readonly estimator: Estimator;
   /** Sync waiters, woken early when the engine stops so their callers get a 202 handoff. */
   private readonly waiters = new Set<() => void>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -100,9 +107,16 @@ export class Engine {
       retryDelayMs: (attempt, operation) => retryDelayMs(this.operations.get(operation)?.retry ?? defaultPolicy, attempt, random),
       onRescued: () => this.dispatcher.wake(),
     });
-    this.events.on('request:completed', ({ request }) => {
-      if (request.started_at !== null && request.completed_at !== null) this.estimates.record(request.operation, request.completed_at - request.started_at);
+    this.estimator = new Estimator({
+      store,
+      clock: this.clock,
+      log,
+      operations: this.operations,
+      engineConcurrency: config.engine.concurrency,
+      minSamples: config.estimator.min_samples,
+      decay: config.estimator.decay,
     });
+    this.events.on('request:completed', ({ request }) => void this.estimator.record(request));
     this.retention = new RetentionCleaner({
       store,
       clock: this.clock,
@@ -122,9 +136,9 @@ export class Engine {
     this.dispatcher.start();
   }
 
-  /** How long a request of `operation` is likely to run (null until there is history on this node). */
-  estimate(operation: string): Estimate | null {
-    return this.estimates.estimate(operation);
+  /** How long a new request of `operation` with `input` is likely to take, queue included (null when unknown). */
+  estimate(operation: string, input: unknown): Promise<Estimate | null> {
+    return this.estimator.estimate(operation, input);
   }
 
   /** Requests running on this node now. */
@@ -138,34 +152,64 @@ export class Engine {
 
   /** Validates and durably stores a new request; resolves once committed. */
   async submit(params: SubmitParams): Promise<Request> {
+    const transition = await this.store.requestInsert({ request: this.newRequest(params) });
+    publishTransition(this.events, transition);
+    this.dispatcher.wake();
+    return transition.request;
+  }
+
+  /**
+   * Like submit(), under an idempotency key (scoped to the tenant, kept for
+   * `idempotency.ttl`): the same key again returns the original request
+   * (`replayed: true`); the same key for a different submission (another
+   * fingerprint) is `idempotency_conflict`. Concurrent duplicates get one request.
+   */
+  async submitWithKey(params: SubmitWithKeyParams): Promise<{ request: Request; replayed: boolean }> {
+    const request = this.newRequest(params);
+    const outcome = await this.store.requestInsertIdempotent({
+      request: { ...request, idempotency_key: params.idempotency.key },
+      key: {
+        tenant: params.tenant,
+        key: params.idempotency.key,
+        fingerprint: params.idempotency.fingerprint,
+        expiresAt: request.created_at + this.options.config.idempotency.ttl,
+      },
+    });
+    if (outcome.outcome === 'created') {
+      publishTransition(this.events, outcome.transition);
+      this.dispatcher.wake();
+      return { request: outcome.transition.request, replayed: false };
+    }
+    if (!outcome.sameFingerprint) {
+      throw new ErrandError('idempotency_conflict', undefined, { field: 'Idempotency-Key', details: { request_id: outcome.request.id } });
+    }
+    return { request: outcome.request, replayed: true };
+  }
+
+  private newRequest(params: SubmitParams): NewRequest {
     if (!this.accepting) throw new ErrandError('shutting_down');
     const operation = this.operations.get(params.operation);
     if (!operation) throw new ErrandError('operation_not_found', `No operation named "${params.operation}" is declared in the config.`);
     const now = this.clock.now();
-    const transition = await this.store.requestInsert({
-      request: {
-        id: newRequestId(now),
-        tenant: params.tenant,
-        operation: operation.name,
-        input: params.input,
-        mode: params.mode,
-        max_attempts: operation.retry.maxAttempts,
-        run_at: Math.max(now, params.runAt ?? now),
-        task_timeout_ms: operation.taskTimeoutMs,
-        // The workflow timeout counts from the earliest start, so a delayed request gets its full time.
-        deadline: Math.max(now, params.runAt ?? now) + operation.workflowTimeoutMs,
-        webhook_url: params.webhookUrl ?? null,
-        idempotency_key: null,
-        priority: params.priority ?? 0,
-        estimated_ms: null,
-        metadata: params.metadata ?? null,
-        retry_of: params.retryOf ?? null,
-        created_at: now,
-      },
-    });
-    publishTransition(this.events, transition);
-    this.dispatcher.wake();
-    return transition.request;
+    return {
+      id: newRequestId(now),
+      tenant: params.tenant,
+      operation: operation.name,
+      input: params.input,
+      mode: params.mode,
+      max_attempts: operation.retry.maxAttempts,
+      run_at: Math.max(now, params.runAt ?? now),
+      task_timeout_ms: operation.taskTimeoutMs,
+      // The workflow timeout counts from the earliest start, so a delayed request gets its full time.
+      deadline: Math.max(now, params.runAt ?? now) + operation.workflowTimeoutMs,
+      webhook_url: params.webhookUrl ?? null,
+      idempotency_key: null,
+      priority: params.priority ?? 0,
+      estimated_ms: params.estimatedMs ?? null,
+      metadata: params.metadata ?? null,
+      retry_of: params.retryOf ?? null,
+      created_at: now,
+    };
   }
 
   /**
@@ -177,9 +221,13 @@ export class Engine {
     const original = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
     if (!original) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
     if (original.status !== 'failed' && original.status !== 'cancelled') {
-      throw new ErrandError('request_not_retryable', `Request ${original.id} is ${original.status}; only a failed or cancelled request can be retried.`, {
-        details: { request_id: original.id, status: original.status },
-      });
+      throw new ErrandError(
+        'request_not_retryable',
+        `Request ${original.id} is ${original.status}; only a failed or cancelled request can be retried.`,
+        {
+          details: { request_id: original.id, status: original.status },
+        },
+      );
     }
     const existing = await this.store.requestGetByRetryOf({ id: original.id });
     if (existing) return { request: existing, created: false };
@@ -237,16 +285,19 @@ export class Engine {
         this.waiters.delete(wake);
       };
       const timer = this.clock.setTimeout(wake, timeoutMs);
-      this.store.requestGetById({ id }).then((request) => {
-        if (!request || isTerminal(request.status)) finish(request);
-      }, (err: unknown) => {
-        if (!settled) {
-          settled = true;
-          unsubscribe();
-          this.clock.clearTimeout(timer);
-          reject(err);
-        }
-      });
+      this.store.requestGetById({ id }).then(
+        (request) => {
+          if (!request || isTerminal(request.status)) finish(request);
+        },
+        (err: unknown) => {
+          if (!settled) {
+            settled = true;
+            unsubscribe();
+            this.clock.clearTimeout(timer);
+            reject(err);
+          }
+        },
+      );
     });
   }
 

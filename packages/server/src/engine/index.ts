@@ -1,9 +1,9 @@
 export { sleep, systemClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { Engine } from './engine.js';
-export type { EngineOptions, SubmitParams } from './engine.js';
+export type { EngineOptions, SubmitParams, SubmitWithKeyParams } from './engine.js';
 export { EngineEvents, eventNameForStatus } from './events.js';
-export { DurationEstimates, formatEstimate } from './estimates.js';
-export type { Estimate } from './estimates.js';
+export { Estimator, formatEstimate } from './estimator.js';
+export type { Estimate } from './estimator.js';
 export type { EngineEventMap, EngineEventName } from './events.js';
 export { retryDelayMs } from './retry.js';

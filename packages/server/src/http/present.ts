@@ -34,15 +34,32 @@ export function presentRequest(request: Request, options: PresentOptions = {}): 
   if (request.status === 'pending' && request.attempt > 0) body.next_attempt_at = iso(request.run_at);
   if (request.metadata) body.metadata = request.metadata;
   if (request.retry_of) body.retry_of = request.retry_of;
+  body.estimated_ms = request.estimated_ms;
   return body;
 }
 
-/** Seconds a poller should wait before asking again (sent as `Retry-After` while not terminal). */
+/** Longest `Retry-After` suggested, in seconds. */
+export const RETRY_AFTER_MAX_SECONDS = 30;
+
+/**
+ * Seconds a poller should wait before asking again (sent as `Retry-After` while
+ * not terminal). A request that starts later: until its start. With an
+ * estimate: half the time expected to remain (so about two polls before it is
+ * done), 1–30 s. Past its estimate, or with none: 1 s, growing by 1 s every 10 s
+ * of age, at most 5 s.
+ */
 export function retryAfterSeconds(request: Request, now: number): number | undefined {
   if (isTerminal(request.status)) return undefined;
-  if (request.status === 'pending' && request.run_at > now) return Math.max(1, Math.ceil((request.run_at - now) / 1000));
+  if (request.status === 'pending' && request.run_at > now) return clamp(Math.ceil((request.run_at - now) / 1000), 1, RETRY_AFTER_MAX_SECONDS);
   const elapsed = now - request.created_at;
-  return Math.min(5, Math.max(1, Math.ceil(elapsed / 10_000)));
+  if (request.estimated_ms !== null && request.estimated_ms > elapsed) {
+    return clamp(Math.ceil((request.estimated_ms - elapsed) / 2000), 1, RETRY_AFTER_MAX_SECONDS);
+  }
+  return clamp(Math.ceil(elapsed / 10_000), 1, 5);
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(high, Math.max(low, value));
 }
 
 function iso(ms: number | null): string | null {

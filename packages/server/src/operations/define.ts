@@ -28,6 +28,11 @@ export interface OperationDefinition<Input = unknown, Output = unknown> {
   run(input: Input, ctx: OperationContext): Output | Promise<Output>;
   /** Shown in listings and the start-up banner. */
   description?: string;
+  /**
+   * A guess of the run time in seconds for this input, used for `auto` mode and
+   * `estimated_time` until the operation has enough history (then history wins).
+   */
+  estimate?(input: Input): number;
 }
 
 const DEFINED = Symbol.for('errand.operation');

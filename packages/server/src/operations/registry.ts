@@ -33,6 +33,8 @@ export interface Operation {
   readonly retry: RetryPolicy;
   /** Most running at once on this node; undefined = only the engine's limit. */
   readonly concurrency: number | undefined;
+  /** Prior run-time guess from the config (`estimate_seconds`). */
+  readonly estimateSeconds: number | undefined;
 }
 
 /** Every operation module that failed to load, reported together. */
@@ -71,6 +73,7 @@ export async function loadOperations(config: Pick<ErrandConfig, 'operations' | '
           jitter: spec.retry?.jitter ?? retry.jitter,
         },
         concurrency: spec.concurrency,
+        estimateSeconds: spec.estimate_seconds,
       });
     } catch (cause) {
       issues.push(`operations.${name}.module (${spec.module}): ${(cause as Error).message}`);

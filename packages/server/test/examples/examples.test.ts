@@ -281,7 +281,7 @@ describe('example operations over HTTP', () => {
           if (request.operation === 'analyze-document') resolve(request.id);
         });
       });
-      const { status, body } = await call('POST', '/v1/operations/analyze-document', {
+      const { status, body } = await call('POST', '/v1/operations/analyze-document?async=true', {
         document_url: `http://127.0.0.1:${port}/report.txt`,
       });
       assert.equal(status, 202);

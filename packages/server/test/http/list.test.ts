@@ -14,16 +14,16 @@ let slowId = '';
 before(async () => {
   t = await startHttpServer();
   for (let i = 0; i < 20; i++) {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', payload: { i } });
+    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo?async=true', payload: { i } });
     assert.equal(res.statusCode, 202, res.body);
     echoIds.push(json(res).request_id as string);
   }
   for (let i = 0; i < 4; i++) {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/fail', payload: { i } });
+    const res = await t.inject({ method: 'POST', url: '/v1/operations/fail?async=true', payload: { i } });
     assert.equal(res.statusCode, 202, res.body);
     failIds.push(json(res).request_id as string);
   }
-  const res = await t.inject({ method: 'POST', url: '/v1/operations/slow', payload: {} });
+  const res = await t.inject({ method: 'POST', url: '/v1/operations/slow?async=true', payload: {} });
   slowId = json(res).request_id as string;
   for (const id of [...echoIds, ...failIds]) await t.waitTerminal(id);
   await t.slow.started(slowId);

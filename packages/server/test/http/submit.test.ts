@@ -107,8 +107,8 @@ describe('POST /v1/triggers/{name}', () => {
 });
 
 describe('POST /v1/operations/{name}', () => {
-  test('default async → 202; the body is the input', async () => {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', payload: { text: 'abc' } });
+  test('?async=true → 202; the body is the input', async () => {
+    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo?async=true', payload: { text: 'abc' } });
     const id = assertAccepted(res);
     const done = await t.waitTerminal(id);
     assert.deepEqual(done.result, { text: 'abc' });
@@ -122,10 +122,16 @@ describe('POST /v1/operations/{name}', () => {
     assert.deepEqual(body.result, { text: 'now' });
   });
 
-  test('Prefer: respond-async → 202 (also with ?async absent on a sync-default endpoint)', async () => {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', headers: { prefer: 'respond-async, wait=10' }, payload: { p: 1 } });
+  test('Prefer: respond-async → 202', async () => {
+    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', headers: { prefer: 'respond-async' }, payload: { p: 1 } });
     const id = assertAccepted(res);
     await t.waitTerminal(id);
+  });
+
+  test('Prefer: respond-async, wait=10 waits up to 10 s (RFC 7240), so a fast request answers 200', async () => {
+    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', headers: { prefer: 'respond-async, wait=10' }, payload: { p: 2 } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(json(res).status, 'completed');
   });
 
   test('no body → input {}', async () => {

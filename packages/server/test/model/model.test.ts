@@ -102,17 +102,28 @@ describe('error catalog', () => {
   });
 });
 
-describe('duration estimates', () => {
-  test('need three samples, then give the median to p90 as a human range', async () => {
-    const { DurationEstimates, formatEstimate } = await import('../../src/engine/index.js');
-    const e = new DurationEstimates();
-    e.record('op', 45_000);
-    e.record('op', 50_000);
-    assert.equal(e.estimate('op'), null);
-    e.record('op', 60_000);
-    const est = e.estimate('op');
-    assert.deepEqual(est, { lowMs: 50_000, highMs: 60_000 });
-    assert.equal(formatEstimate(est!), '50-60 seconds');
+describe('duration histogram', () => {
+  test('quantiles come within 5% of the recorded durations', async () => {
+    const { emptyHistogram, histogramAdd, histogramQuantile } = await import('../../src/model/index.js');
+    let h = emptyHistogram();
+    assert.equal(histogramQuantile(h, 0.5), null);
+    for (const ms of [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000]) h = histogramAdd(h, ms, 1);
+    const p50 = histogramQuantile(h, 0.5) ?? 0;
+    const p90 = histogramQuantile(h, 0.9) ?? 0;
+    assert.ok(Math.abs(p50 - 5000) / 5000 < 0.05, `p50 ${p50}`);
+    assert.ok(Math.abs(p90 - 9000) / 9000 < 0.05, `p90 ${p90}`);
+  });
+  test('decay lets recent durations win: an operation that got slower is estimated slower', async () => {
+    const { emptyHistogram, histogramAdd, histogramQuantile } = await import('../../src/model/index.js');
+    let h = emptyHistogram();
+    for (let i = 0; i < 50; i++) h = histogramAdd(h, 200);
+    for (let i = 0; i < 40; i++) h = histogramAdd(h, 60_000);
+    assert.ok((histogramQuantile(h, 0.5) ?? 0) > 50_000, 'after 40 slow runs, the median is slow');
+    assert.equal(h.count, 90);
+  });
+  test('formatEstimate gives a human range', async () => {
+    const { formatEstimate } = await import('../../src/engine/index.js');
+    assert.equal(formatEstimate({ lowMs: 45_000, highMs: 60_000 }), '45-60 seconds');
     assert.equal(formatEstimate({ lowMs: 100, highMs: 900 }), 'under a second');
     assert.equal(formatEstimate({ lowMs: 150_000, highMs: 200_000 }), '2-4 minutes');
   });
