@@ -140,7 +140,7 @@ export class Estimator {
 /** A human range such as "45-60 seconds", "under a second" or "2-3 minutes". */
 export function formatEstimate({ lowMs, highMs }: Pick<Estimate, 'lowMs' | 'highMs'>): string {
   if (highMs < 1000) return 'under a second';
-  if (highMs < 120_000) {
+  if (highMs <= 120_000) {
     const low = Math.max(1, Math.floor(lowMs / 1000));
     const high = Math.max(low, Math.ceil(highMs / 1000));
     return low === high ? `about ${high} second${high === 1 ? '' : 's'}` : `${low}-${high} seconds`;
