@@ -174,6 +174,14 @@ export const configSchema = z
         decay: z.number().gt(0).max(1).default(0.97),
       })
       .prefault({}),
+    batches: z
+      .strictObject({
+        /** Most items one batch may hold; larger batches are refused with 422. */
+        max_items: z.number().int().min(1).max(100_000).default(1000),
+        /** Items of one batch running at once when the submission does not say. */
+        default_concurrency: z.number().int().min(1).max(10_000).default(10),
+      })
+      .prefault({}),
     idempotency: z
       .strictObject({
         /** How long an Idempotency-Key is remembered (at least 24 h is recommended). */

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ErrandConfig } from '../config/index.js';
-import { ErrandError, isTerminal, newRequestId, type Request, type RequestMode } from '../model/index.js';
+import { ErrandError, isTerminal, newBatchId, newRequestId, type Batch, type Request, type RequestMode } from '../model/index.js';
 import type { Operation } from '../operations/index.js';
 import type { CancelOutcome, NewRequest, Store } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
@@ -44,6 +44,19 @@ export interface SubmitParams {
   retryOf?: string | undefined;
   /** The estimate given to the caller, kept on the request (paces Retry-After). */
   estimatedMs?: number | null | undefined;
+  /** The batch this request is an item of. */
+  batchId?: string | undefined;
+}
+
+export interface SubmitBatchParams {
+  tenant: string;
+  operation: string;
+  /** One input per item. */
+  items: unknown[];
+  concurrency: number;
+  webhookUrl?: string | null | undefined;
+  metadata?: Record<string, unknown> | null | undefined;
+  priority?: number | undefined;
 }
 
 export interface SubmitWithKeyParams extends SubmitParams {
@@ -208,8 +221,35 @@ export class Engine {
       estimated_ms: params.estimatedMs ?? null,
       metadata: params.metadata ?? null,
       retry_of: params.retryOf ?? null,
+      batch_id: params.batchId ?? null,
       created_at: now,
     };
+  }
+
+  /**
+   * Submits many inputs to one operation as a batch: each item is an ordinary
+   * async request (`batch_id` set), all committed in one transaction, and never
+   * more than `concurrency` of them run at once.
+   */
+  async submitBatch(params: SubmitBatchParams): Promise<{ batch: Batch; requests: Request[] }> {
+    const now = this.clock.now();
+    const batch: Batch = {
+      id: newBatchId(now),
+      tenant: params.tenant,
+      operation: params.operation,
+      concurrency: params.concurrency,
+      total: params.items.length,
+      webhook_url: params.webhookUrl ?? null,
+      metadata: params.metadata ?? null,
+      created_at: now,
+    };
+    const requests = params.items.map((input) =>
+      this.newRequest({ tenant: params.tenant, operation: params.operation, input, mode: 'async', priority: params.priority, batchId: batch.id }),
+    );
+    const { transitions } = await this.store.batchInsert({ batch, requests });
+    for (const transition of transitions) publishTransition(this.events, transition);
+    this.dispatcher.wake();
+    return { batch, requests: transitions.map((t) => t.request) };
   }
 
   /**

@@ -1,7 +1,7 @@
 export { sleep, systemClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { Engine } from './engine.js';
-export type { EngineOptions, SubmitParams, SubmitWithKeyParams } from './engine.js';
+export type { EngineOptions, SubmitBatchParams, SubmitParams, SubmitWithKeyParams } from './engine.js';
 export { EngineEvents, eventNameForStatus } from './events.js';
 export { Estimator, formatEstimate } from './estimator.js';
 export type { Estimate } from './estimator.js';

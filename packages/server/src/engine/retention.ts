@@ -48,6 +48,7 @@ export class RetentionCleaner {
       total += purged;
       if (purged < BATCH) break;
     }
+    await store.batchPurgeEmpty({ before });
     for (let round = 0; round < 1000; round++) if ((await store.tombstonePurgeExpired({ now, limit: BATCH })) < BATCH) break;
     for (let round = 0; round < 1000; round++) if ((await store.idempotencyPurgeExpired({ now, limit: BATCH })) < BATCH) break;
     if (total > 0) this.log.info({ purged: total }, 'purged finished requests past retention.ttl');

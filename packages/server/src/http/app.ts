@@ -12,6 +12,7 @@ import { Authenticator } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
+import { batchRoutes } from './routes/batches.js';
 import { healthRoutes } from './routes/health.js';
 import { requestRoutes } from './routes/requests.js';
 import { submitRoutes } from './routes/submit.js';
@@ -50,6 +51,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   healthRoutes(app, { engine });
   submitRoutes(app, { engine, config });
   requestRoutes(app, { engine });
+  batchRoutes(app, { engine, config });
   await app.ready();
   return app;
 }

@@ -23,6 +23,7 @@ export const ERROR_CATALOG = {
   unauthorized: { status: 401, retryable: false, scope: 'http', message: 'Missing or unknown API key: send it as "Authorization: Bearer <key>" or "X-Client-Key: <key>".' },
   route_not_found: { status: 404, retryable: false, scope: 'http', message: 'No such endpoint.' },
   request_not_found: { status: 404, retryable: false, scope: 'http', message: 'No request with this id.' },
+  batch_not_found: { status: 404, retryable: false, scope: 'http', message: 'No batch with this id.' },
   operation_not_found: { status: 404, retryable: false, scope: 'http', message: 'No operation with this name is declared in the config.' },
   trigger_not_found: { status: 404, retryable: false, scope: 'http', message: 'No trigger with this name is declared in the config.' },
   chat_not_configured: { status: 404, retryable: false, scope: 'http', message: 'Chat is not configured: set chat.operation in the config.' },

@@ -32,3 +32,16 @@ const REQUEST_ID_PATTERN = /^req_[0-9a-hjkmnp-tv-z]{26}$/;
 export function isRequestId(value: string): boolean {
   return REQUEST_ID_PATTERN.test(value);
 }
+
+/** Prefix of every batch id. */
+export const BATCH_ID_PREFIX = 'bat_';
+
+/** A new time-ordered batch id: `bat_` + a monotonic ULID. */
+export function newBatchId(nowMs: number = Date.now()): string {
+  return BATCH_ID_PREFIX + nextUlid(nowMs).toLowerCase();
+}
+
+/** True when `value` has the shape of a batch id. */
+export function isBatchId(value: string): boolean {
+  return /^bat_[0-9a-hjkmnp-tv-z]{26}$/.test(value);
+}

@@ -14,9 +14,9 @@
  */
 export { canTransition, isTerminal, REQUEST_STATUSES } from './status.js';
 export type { RequestStatus } from './status.js';
-export { isRequestId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
+export { BATCH_ID_PREFIX, isBatchId, isRequestId, newBatchId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
 export { EVENT_TYPES } from './request.js';
-export type { EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
+export type { Batch, EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
 export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';
 export type { CatalogEntry, ErrandErrorOptions, ErrorType } from './errors.js';
 export { classifyFailure, RequestFailure } from './failure.js';

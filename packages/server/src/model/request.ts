@@ -51,6 +51,8 @@ export interface Request {
   metadata: Record<string, unknown> | null;
   /** The failed or cancelled request this one re-runs (POST /v1/requests/{id}/retry), else null. */
   retry_of: string | null;
+  /** The batch this request is an item of, else null. */
+  batch_id: string | null;
   created_at: number;
   started_at: number | null;
   completed_at: number | null;
@@ -67,5 +69,18 @@ export interface RequestEvent {
   seq: number;
   type: EventType;
   data: unknown;
+  created_at: number;
+}
+
+/** Many requests of one operation submitted together; each item is an ordinary request. */
+export interface Batch {
+  id: string;
+  tenant: string;
+  operation: string;
+  /** Most items of this batch running at once. */
+  concurrency: number;
+  total: number;
+  webhook_url: string | null;
+  metadata: Record<string, unknown> | null;
   created_at: number;
 }

@@ -3,6 +3,9 @@ export type { OpenStoreOptions } from './open.js';
 export { SqliteStore } from './sqlite/index.js';
 export type { SqliteStoreOptions } from './sqlite/index.js';
 export type {
+  BatchGetByIdParams,
+  BatchInsertParams,
+  BatchPurgeEmptyParams,
   CancelOutcome,
   ClaimRef,
   ExpiredPurgeParams,

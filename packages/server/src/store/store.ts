@@ -14,7 +14,7 @@
  * - A method that resolves has committed (nothing is acknowledged before that).
  * - Time comes from the caller's `now` (epoch ms from the engine's Clock).
  */
-import type { DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+import type { Batch, DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
 
 /** What a backend can do; the engine branches on these, never on a backend's name. */
 export interface StoreCapabilities {
@@ -44,8 +44,25 @@ export type NewRequest = Pick<
   | 'estimated_ms'
   | 'metadata'
   | 'retry_of'
+  | 'batch_id'
   | 'created_at'
 >;
+
+export interface BatchInsertParams {
+  batch: Batch;
+  /** The items, each with `batch_id` = the batch's id. */
+  requests: NewRequest[];
+}
+
+export interface BatchGetByIdParams {
+  id: string;
+  tenant?: string | null | undefined;
+}
+
+export interface BatchPurgeEmptyParams {
+  /** Delete batches created before this whose items have all been purged. */
+  before: number;
+}
 
 /** A committed state change and the event it appended. */
 export interface Transition {
@@ -234,6 +251,13 @@ export interface RequestCounts {
 export interface Store {
   readonly capabilities: StoreCapabilities;
 
+  /** Inserts a batch and all its items (pending requests) in one transaction. */
+  batchInsert(params: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }>;
+  /** A batch and its items in submission order; null when absent or another tenant's. */
+  batchGetById(params: BatchGetByIdParams): Promise<{ batch: Batch; items: Request[] } | null>;
+  /** Deletes old batches whose items retention has purged; returns how many. */
+  batchPurgeEmpty(params: BatchPurgeEmptyParams): Promise<number>;
+
   /** Appends an output chunk to a running request's event log; null when the claim is stale. */
   eventAppend(params: EventAppendParams): Promise<RequestEvent | null>;
   /** Events with `seq > afterSeq`, in order. */
@@ -246,7 +270,10 @@ export interface Store {
 
   /** Moves a pending or processing request to `cancelled`. */
   requestCancel(params: RequestCancelParams): Promise<CancelOutcome>;
-  /** Claims up to `limit` due pending requests (priority, then run_at, then id), starting their next attempt under a lease. */
+  /**
+   * Claims up to `limit` due pending requests (priority, then run_at, then id), starting their next attempt under a
+   * lease; never more than a batch's `concurrency` items of one batch running at once.
+   */
   requestClaim(params: RequestClaimParams): Promise<Transition[]>;
   /** `processing` → `completed` with a result. */
   requestComplete(params: RequestCompleteParams): Promise<Transition | null>;

@@ -28,6 +28,7 @@ export function makeNewRequest(overrides: Partial<NewRequest> = {}): NewRequest 
     estimated_ms: null,
     metadata: null,
     retry_of: null,
+    batch_id: null,
     created_at: created,
     ...overrides,
   };

@@ -399,6 +399,29 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         await assert.rejects(() => store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) }), 'at most one re-run per request');
       }));
 
+    test('batches: inserted with their items in one go, read back in order, claimed within their concurrency', () =>
+      withStore(async (store) => {
+        const batch = { id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t', tenant: 'alpha', operation: 'echo', concurrency: 2, total: 5, webhook_url: null, metadata: { k: 1 }, created_at: T0 };
+        const requests = Array.from({ length: 5 }, (_, i) => makeNewRequest({ created_at: T0 + i, batch_id: batch.id, input: { i } }));
+        const { transitions } = await store.batchInsert({ batch, requests });
+        assert.equal(transitions.length, 5);
+        const other = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 10 }) })).request;
+        const read = await store.batchGetById({ id: batch.id, tenant: 'alpha' });
+        assert.deepEqual(read?.batch, batch);
+        assert.deepEqual(read?.items.map((r) => r.id), requests.map((r) => r.id));
+        assert.equal(await store.batchGetById({ id: batch.id, tenant: 'beta' }), null);
+        const first = await store.requestClaim({ owner: OWNER, now: T0 + 100, leaseMs: LEASE, limit: 10 });
+        const fromBatch = first.filter((t) => t.request.batch_id === batch.id);
+        assert.equal(fromBatch.length, 2, 'no more than the batch concurrency in one claim');
+        assert.ok(first.some((t) => t.request.id === other.id), 'other work is not held back by a saturated batch');
+        assert.deepEqual(await store.requestClaim({ owner: OWNER, now: T0 + 100, leaseMs: LEASE, limit: 10 }), [], 'the batch is at its limit');
+        const done = fromBatch[0]!.request;
+        await store.requestComplete({ id: done.id, attempt: 1, owner: OWNER, now: T0 + 101, result: 1 });
+        const next = await store.requestClaim({ owner: OWNER, now: T0 + 102, leaseMs: LEASE, limit: 10 });
+        assert.equal(next.length, 1, 'one slot freed, one more item');
+        assert.equal(await store.batchPurgeEmpty({ before: T0 + 1_000_000 }), 0, 'a batch with items stays');
+      }));
+
     test('requestNextRunAt and requestCounts reflect pending work', () =>
       withStore(async (store) => {
         assert.equal(await store.requestNextRunAt({ after: 0 }), null);

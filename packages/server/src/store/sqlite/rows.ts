@@ -25,6 +25,7 @@ export interface RequestRow {
   estimated_ms: number | null;
   metadata: string | null;
   retry_of: string | null;
+  batch_id: string | null;
   created_at: number;
   started_at: number | null;
   completed_at: number | null;
@@ -66,6 +67,7 @@ export function requestFromRow(row: RequestRow): Request {
     estimated_ms: row.estimated_ms,
     metadata: parseOrNull(row.metadata) as Request['metadata'],
     retry_of: row.retry_of,
+    batch_id: row.batch_id,
     created_at: row.created_at,
     started_at: row.started_at,
     completed_at: row.completed_at,
@@ -95,6 +97,7 @@ export function rowFromNewRequest(r: NewRequest): Record<string, unknown> {
     estimated_ms: r.estimated_ms,
     metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
     retry_of: r.retry_of,
+    batch_id: r.batch_id,
     created_at: r.created_at,
   };
 }

@@ -8,8 +8,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { emptyHistogram, ErrandError, histogramAdd, type DurationHistogram, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
+import { emptyHistogram, ErrandError, histogramAdd, type Batch, type DurationHistogram, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
 import type {
+  BatchGetByIdParams,
+  BatchInsertParams,
+  BatchPurgeEmptyParams,
   CancelOutcome,
   EventAppendParams,
   ExpiredPurgeParams,
@@ -179,15 +182,20 @@ export class SqliteStore implements Store {
       const candidates = this.s.REQUEST_CLAIM_CANDIDATES.all({ now: p.now, excluded, scan: p.limit * 4 }) as {
         id: string;
         operation: string;
+        batch_id: string | null;
       }[];
+      const batchFree = new Map<string, number>();
       const claimed: Transition[] = [];
       for (const candidate of candidates) {
         if (claimed.length >= p.limit) break;
         const left = limits[candidate.operation];
-        if (left !== undefined) {
-          if (left <= 0) continue;
-          limits[candidate.operation] = left - 1;
+        if (left !== undefined && left <= 0) continue;
+        if (candidate.batch_id !== null) {
+          const free = batchFree.get(candidate.batch_id) ?? (this.s.BATCH_FREE_SLOTS.get({ batch_id: candidate.batch_id }) as { free: number } | undefined)?.free ?? 0;
+          batchFree.set(candidate.batch_id, free - 1);
+          if (free <= 0) continue;
         }
+        if (left !== undefined) limits[candidate.operation] = left - 1;
         const row = this.s.REQUEST_CLAIM_ONE.get({ id: candidate.id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
           | RequestRow
           | undefined;
@@ -339,6 +347,34 @@ export class SqliteStore implements Store {
 
   async tombstonePurgeExpired(p: ExpiredPurgeParams): Promise<number> {
     return this.write(() => this.s.TOMBSTONE_PURGE.run({ now: p.now, limit: p.limit }).changes);
+  }
+
+  batchInsert(p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = p.requests.map(rowFromNewRequest);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const b = p.batch;
+    return this.write(() => {
+      this.s.BATCH_INSERT.run({ ...b, metadata: b.metadata === null ? null : JSON.stringify(b.metadata) });
+      const transitions = rows.map((row, i) => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at));
+      return { batch: b, transitions };
+    });
+  }
+
+  async batchGetById(p: BatchGetByIdParams): Promise<{ batch: Batch; items: Request[] } | null> {
+    return translate(() => {
+      const row = this.s.BATCH_GET.get({ id: p.id }) as (Omit<Batch, 'metadata'> & { metadata: string | null }) | undefined;
+      if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+      const items = (this.s.BATCH_ITEMS.all({ id: p.id }) as RequestRow[]).map(requestFromRow);
+      return { batch: { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) }, items };
+    });
+  }
+
+  async batchPurgeEmpty(p: BatchPurgeEmptyParams): Promise<number> {
+    return this.write(() => this.s.BATCH_PURGE_EMPTY.run({ before: p.before }).changes);
   }
 
   // --- internals -------------------------------------------------------------

@@ -10,21 +10,47 @@ export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests W
 /** Inserts a pending request with last_seq = 1 (its first status event). */
 export const REQUEST_INSERT = `
 INSERT INTO requests (id, tenant, operation, input, mode, status, attempt, max_attempts, run_at, task_timeout_ms,
-  deadline, webhook_url, idempotency_key, priority, estimated_ms, metadata, retry_of, created_at, updated_at, last_seq)
+  deadline, webhook_url, idempotency_key, priority, estimated_ms, metadata, retry_of, batch_id, created_at, updated_at, last_seq)
 VALUES (@id, @tenant, @operation, @input, @mode, 'pending', 0, @max_attempts, @run_at, @task_timeout_ms,
-  @deadline, @webhook_url, @idempotency_key, @priority, @estimated_ms, @metadata, @retry_of, @created_at, @created_at, 1)
+  @deadline, @webhook_url, @idempotency_key, @priority, @estimated_ms, @metadata, @retry_of, @batch_id, @created_at, @created_at, 1)
 RETURNING *`;
 
 /** @id → the request row. */
 export const REQUEST_GET = `SELECT * FROM requests WHERE id = @id`;
 
-/** @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order. */
+/**
+ * @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order,
+ * leaving out items of batches already running `concurrency` items.
+ */
 export const REQUEST_CLAIM_CANDIDATES = `
-SELECT id, operation FROM requests INDEXED BY requests_ready
+SELECT id, operation, batch_id FROM requests INDEXED BY requests_ready
 WHERE status = 'pending' AND run_at <= @now
   AND operation NOT IN (SELECT value FROM json_each(@excluded))
+  AND (batch_id IS NULL OR batch_id NOT IN (
+    SELECT b.id FROM batches b
+    WHERE (SELECT COUNT(*) FROM requests r WHERE r.batch_id = b.id AND r.status = 'processing') >= b.concurrency))
 ORDER BY priority DESC, run_at, id
 LIMIT @scan`;
+
+/** @batch_id → free slots of a batch (its concurrency minus its processing items). */
+export const BATCH_FREE_SLOTS = `
+SELECT b.concurrency - (SELECT COUNT(*) FROM requests r WHERE r.batch_id = b.id AND r.status = 'processing') AS free
+FROM batches b WHERE b.id = @batch_id`;
+
+/** @id, @tenant, @operation, @concurrency, @total, @webhook_url, @metadata, @created_at. */
+export const BATCH_INSERT = `
+INSERT INTO batches (id, tenant, operation, concurrency, total, webhook_url, metadata, created_at)
+VALUES (@id, @tenant, @operation, @concurrency, @total, @webhook_url, @metadata, @created_at)`;
+
+/** @id → the batch row. */
+export const BATCH_GET = `SELECT * FROM batches WHERE id = @id`;
+
+/** @id → its items, in submission order. */
+export const BATCH_ITEMS = `SELECT * FROM requests WHERE batch_id = @id ORDER BY id`;
+
+/** @before → deletes batches created before @before whose items are all gone (purged by retention). */
+export const BATCH_PURGE_EMPTY = `
+DELETE FROM batches WHERE created_at < @before AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.batch_id = batches.id)`;
 
 /** @id, @owner, @now, @lease_expires_at → the claimed row; 0 rows if no longer pending. */
 export const REQUEST_CLAIM_ONE = `
