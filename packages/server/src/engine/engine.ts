@@ -281,6 +281,7 @@ export class Engine {
         metadata: original.metadata,
         priority: original.priority,
         retryOf: original.id,
+        estimatedMs: (await this.estimate(original.operation, original.input))?.highMs ?? null,
       });
       return { request, created: true };
     } catch (err) {

@@ -50,7 +50,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerErrorHandling(app);
   healthRoutes(app, { engine });
   submitRoutes(app, { engine, config });
-  requestRoutes(app, { engine });
+  requestRoutes(app, { engine, config });
   batchRoutes(app, { engine, config });
   await app.ready();
   return app;
