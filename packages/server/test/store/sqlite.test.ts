@@ -61,3 +61,31 @@ test('sqlite: a second process (connection) cannot open a database file in use',
   const again = await openStore({ url });
   await again.close();
 });
+
+test('sqlite group commit: a write that loses the transaction fails the whole batch, and nothing of it holds', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const { default: Database } = await import('better-sqlite3');
+  const { GroupCommit } = await import('../../src/store/sqlite/groupCommit.js');
+  const db = new Database(join(dir, 'g.db'));
+  t.after(() => db.close());
+  db.exec('CREATE TABLE t (v INTEGER)');
+  const commits = new GroupCommit(db, (err) => err);
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const a = commits.write(() => insert.run(1));
+  const b = commits.write(() => db.exec('ROLLBACK')); // as SQLite does on I/O errors or a full disk
+  const c = commits.write(() => insert.run(3));
+  const results = await Promise.allSettled([a, b, c]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+  assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof ErrandError && r.reason.type === 'store_unavailable'));
+  assert.deepEqual(db.prepare('SELECT v FROM t').all(), [], 'neither the earlier nor the later write holds');
+  // A write that merely throws fails alone.
+  const ok = commits.write(() => insert.run(4));
+  const bad = commits.write(() => {
+    throw new Error('constraint');
+  });
+  const [r1, r2] = await Promise.allSettled([ok, bad]);
+  assert.equal(r1.status, 'fulfilled');
+  assert.equal(r2.status, 'rejected');
+  assert.deepEqual(db.prepare('SELECT v FROM t').all(), [{ v: 4 }]);
+});

@@ -46,6 +46,7 @@ import type {
   Transition,
 } from '../store.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { GroupCommit } from './groupCommit.js';
 import { eventFromRow, requestFromRow, rowFromNewRequest, type EventRow, type RequestRow } from './rows.js';
 import * as sql from './statements.js';
 
@@ -65,7 +66,7 @@ export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
-  private readonly writeQueue: QueuedWrite[] = [];
+  private readonly commits: GroupCommit;
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -93,6 +94,7 @@ export class SqliteStore implements Store {
     }
     this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
+    this.commits = new GroupCommit(this.db, translateError);
   }
 
   async migrate(): Promise<void> {
@@ -116,7 +118,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flushWrites();
+    this.commits.flush();
     this.closed = true;
     this.db.close();
   }
@@ -230,24 +232,14 @@ export class SqliteStore implements Store {
     return requestFromRow(row);
   }
 
-  requestInsert(p: RequestInsertParams): Promise<Transition> {
-    // Serialise before queueing, so a value JSON cannot encode fails this call alone, outside the batch.
-    let row: Record<string, unknown>;
-    try {
-      row = rowFromNewRequest(p.request);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  // Inputs are serialised before queueing, so a value JSON cannot encode fails its own call, outside the batch.
+  async requestInsert(p: RequestInsertParams): Promise<Transition> {
+    const row = rowFromNewRequest(p.request);
     return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at));
   }
 
-  requestInsertIdempotent(p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
-    let row: Record<string, unknown>;
-    try {
-      row = rowFromNewRequest(p.request);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async requestInsertIdempotent(p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
+    const row = rowFromNewRequest(p.request);
     const { key } = p;
     const now = p.request.created_at;
     return this.write((): IdempotentInsert => {
@@ -349,13 +341,8 @@ export class SqliteStore implements Store {
     return this.write(() => this.s.TOMBSTONE_PURGE.run({ now: p.now, limit: p.limit }).changes);
   }
 
-  batchInsert(p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> {
-    let rows: Record<string, unknown>[];
-    try {
-      rows = p.requests.map(rowFromNewRequest);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async batchInsert(p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> {
+    const rows = p.requests.map(rowFromNewRequest);
     const b = p.batch;
     return this.write(() => {
       this.s.BATCH_INSERT.run({ ...b, metadata: b.metadata === null ? null : JSON.stringify(b.metadata) });
@@ -384,57 +371,11 @@ export class SqliteStore implements Store {
     return this.stmts;
   }
 
-  /**
-   * Group commit: every write method queues its statements here; the writes
-   * queued in one event-loop turn run in one transaction (one fsync), each in
-   * its own savepoint so one failing write cannot undo the others, and every
-   * caller's promise settles only after the commit. If the transaction itself
-   * is lost (I/O error, disk full) or the commit fails, every caller in the
-   * batch gets `store_unavailable`: none of their writes holds. Under load this
-   * turns N fsyncs into one without acknowledging anything early.
-   */
+  /** Queues `fn` for the next group commit (see groupCommit.ts); resolves after the commit. */
   private write<T>(fn: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new ErrandError('store_unavailable', 'The store is closed.'));
-    return new Promise<T>((resolve, reject) => {
-      this.writeQueue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (this.writeQueue.length === 1) setImmediate(() => this.flushWrites());
-    });
+    return this.commits.write(fn);
   }
-
-  private flushWrites(): void {
-    const batch = this.writeQueue.splice(0);
-    if (batch.length === 0) return;
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      for (const item of batch) {
-        this.db.exec('SAVEPOINT write');
-        try {
-          outcomes.push({ ok: true, value: item.fn() });
-          this.db.exec('RELEASE write');
-        } catch (error) {
-          outcomes.push({ ok: false, error });
-          // Some errors (I/O, disk full, out of memory) make SQLite roll back the whole
-          // transaction: then nothing in the batch holds, and nothing more may run.
-          if (!this.db.inTransaction) throw error;
-          this.db.exec('ROLLBACK TO write; RELEASE write');
-        }
-      }
-      this.db.exec('COMMIT');
-    } catch (cause) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      const error = translateError(cause);
-      const failed = error instanceof ErrandError ? error : new ErrandError('store_unavailable', 'The SQLite store could not commit; retry shortly.', { cause });
-      for (const item of batch) item.reject(failed);
-      return;
-    }
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i];
-      if (outcome?.ok) item.resolve(outcome.value);
-      else item.reject(translateError(outcome?.error));
-    });
-  }
-
 
   private getRow(id: string): RequestRow | undefined {
     return this.s.REQUEST_GET.get({ id }) as RequestRow | undefined;
@@ -477,11 +418,6 @@ interface StatsRow {
   updated_at: number;
 }
 
-interface QueuedWrite {
-  fn: () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
-}
 
 function claim(p: { id: string; attempt: number; owner: string; now: number }) {
   return { id: p.id, attempt: p.attempt, owner: p.owner, now: p.now };
