@@ -1,9 +1,10 @@
 /**
- * The baseline for bench/run.mjs: a minimal Fastify server that does no work,
- * answering the same two request shapes as Errand (a 202 submission with a
- * Location header, and a 200 status read). Listens on 127.0.0.1, port from
- * argv[2] (default 0 = any free port), and prints `listening on <url>` to
- * stdout. SIGTERM/SIGINT close it.
+ * The baseline for bench/run.mjs and bench/polling.mjs: a minimal Fastify
+ * server that does no work, answering the same request shapes as Errand (a 202
+ * submission with a Location header, a 200 status read, and a 304 status read
+ * when `If-None-Match` is sent — any value: no tag is computed or compared).
+ * Listens on 127.0.0.1, port from argv[2] (default 0 = any free port), and
+ * prints `listening on <url>` to stdout. SIGTERM/SIGINT close it.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
@@ -21,8 +22,14 @@ app.post('/v1/operations/:name', async (request, reply) => {
     .send({ request_id: id, status: 'pending', estimated_time: null, location });
 });
 
-app.get('/v1/requests/:id', async (request) => {
+/** The tag every 304 carries: a do-nothing server has nothing to hash. */
+const ETAG = '"baseline-0000000000000"';
+
+app.get('/v1/requests/:id', async (request, reply) => {
   const { id } = request.params;
+  if (request.headers['if-none-match'] !== undefined) {
+    return reply.code(304).header('etag', ETAG).header('cache-control', 'private, no-cache').header('retry-after', '1').send();
+  }
   // The same fields as Errand's status resource for a completed request.
   const now = new Date().toISOString();
   return {

@@ -10,28 +10,66 @@
  *
  *   npm run build -w errand && npm run bench -- [--duration 10] [--connections 32]
  *
+ * `--suite polling` runs bench/polling.mjs instead (conditional polls and
+ * 1,000 clients long-polling vs polling every second); `--suite throughput`
+ * (this file's own measurements) is the default.
+ *
  * Everything listens on and targets 127.0.0.1. Every child process is stopped
  * at the end, also on error, Ctrl-C, or when the whole run overruns its budget.
  * `node bench/run.mjs --help` lists the flags.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import {
+  BASELINE,
+  CLI,
+  RESULTS,
+  ROOT,
+  createProcessGroup,
+  fmt,
+  fmtMs,
+  installSafetyNet,
+  intFlag,
+  loadAvg,
+  machine,
+  ratio,
+  statusList,
+  utcNow,
+} from './lib.mjs';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH_DIR, '..');
-const CLI = path.join(ROOT, 'packages/server/dist/cli/main.js');
-const BASELINE = path.join(BENCH_DIR, 'baseline-server.mjs');
-const RESULTS = path.join(BENCH_DIR, 'RESULTS.md');
 const require = createRequire(import.meta.url);
+
+// ---------------------------------------------------------------------------
+// Suite: `--suite polling` hands the other flags to bench/polling.mjs.
+
+const SUITES = ['throughput', 'polling'];
+let suite = 'throughput';
+const args = [];
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--suite') suite = argv[++i] ?? '';
+    else if (arg.startsWith('--suite=')) suite = arg.slice('--suite='.length);
+    else args.push(arg);
+  }
+}
+if (!SUITES.includes(suite)) {
+  process.stderr.write(`bench: --suite must be one of ${SUITES.join(', ')} (got "${suite}")\n`);
+  process.exit(2);
+}
+if (suite === 'polling') {
+  const { main: polling } = await import('./polling.mjs');
+  process.exit(await polling(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
+  --suite NAME      throughput (the default; the flags below) or polling (its own flags: --suite polling --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
@@ -45,6 +83,7 @@ const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [optio
 // Flags
 
 const { values: flags } = parseArgs({
+  args,
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
@@ -60,20 +99,11 @@ if (flags.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const DURATION = positiveInt('--duration', flags.duration, 1, 300);
-const CONNECTIONS = positiveInt('--connections', flags.connections, 1, 1000);
-const WARMUP = positiveInt('--warmup', flags.warmup, 0, 60);
+const DURATION = intFlag('--duration', flags.duration, 1, 300);
+const CONNECTIONS = intFlag('--connections', flags.connections, 1, 1000);
+const WARMUP = intFlag('--warmup', flags.warmup, 0, 60);
 const WITH_NORMAL = !flags['no-normal'];
 const CPU_PROF = flags['cpu-prof'];
-
-function positiveInt(name, text, min, max) {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`bench: ${name} must be a whole number from ${min} to ${max} (got "${text}")\n`);
-    process.exit(2);
-  }
-  return n;
-}
 
 if (!existsSync(CLI)) {
   process.stderr.write(`bench: ${path.relative(ROOT, CLI)} is missing; run \`npm run build -w errand\` first\n`);
@@ -81,120 +111,13 @@ if (!existsSync(CLI)) {
 }
 
 // ---------------------------------------------------------------------------
-// Child processes: every one started is tracked and stopped in `cleanup()`.
+// Child processes and load generators: every one started is tracked and stopped in `group.cleanup()`.
 
-/** @type {Set<{name: string, proc: import('node:child_process').ChildProcess, exited: Promise<void>, output: () => string, logLines: () => number}>} */
-const children = new Set();
-/** @type {Set<{stop: () => void}>} */
-const cannons = new Set();
-const tempDirs = [];
-
-/**
- * Starts `node <args>` and resolves once its output matches `ready` (whose
- * first group is the URL), or rejects if it exits or does not get there in time.
- */
-function startChild(name, args, { cwd, ready, timeoutMs = 15_000 }) {
-  if (aborting) return Promise.reject(new Error(`not starting ${name}: the run is being stopped`));
-  const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
-  let output = '';
-  let logLines = 0;
-  const keep = (chunk) => {
-    const text = chunk.toString('utf8');
-    // pino lines (JSON) at warn or above that the server logged while under load
-    for (const line of text.split('\n')) if (line.startsWith('{') && /"level":(40|50|60)/.test(line)) logLines += 1;
-    output = (output + text).slice(-20_000);
-  };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
-  const exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-  const child = { name, proc, exited, output: () => output, logLines: () => logLines };
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`${name} did not report ready within ${timeoutMs} ms`)), timeoutMs);
-    const check = () => {
-      const match = ready.exec(output);
-      if (match) {
-        done();
-        resolve({ ...child, url: match[1] });
-      }
-    };
-    const onExit = (code, signal) => fail(new Error(`${name} exited early (code ${code}, signal ${signal})`));
-    function done() {
-      clearTimeout(timer);
-      proc.stdout.off('data', check);
-      proc.stderr.off('data', check);
-      proc.off('exit', onExit);
-    }
-    function fail(err) {
-      done();
-      reject(new Error(`${err.message}\n--- ${name} output ---\n${output.slice(-4000)}`));
-    }
-    proc.stdout.on('data', check);
-    proc.stderr.on('data', check);
-    proc.once('exit', onExit);
-  });
-}
-
-/** This environment without ERRAND_* (config overrides such as ERRAND_API_KEYS would change what is measured). */
-function childEnv() {
-  const env = { NODE_ENV: 'production' };
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('ERRAND_') && key !== 'NODE_OPTIONS') env[key] = value;
-  return env;
-}
-
-/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-async function stopChild(child, graceMs = 10_000) {
-  if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
-    children.delete(child);
-    return;
-  }
-  child.proc.kill('SIGTERM');
-  const inTime = await Promise.race([child.exited.then(() => true), delay(graceMs).then(() => false)]);
-  if (!inTime) {
-    process.stderr.write(`bench: ${child.name} did not stop within ${graceMs} ms; killing it\n`);
-    child.proc.kill('SIGKILL');
-    await Promise.race([child.exited, delay(2_000)]);
-  }
-  children.delete(child);
-}
-
-let aborting = false;
-let cleaningUp;
-function cleanup() {
-  aborting = true;
-  cleaningUp ??= (async () => {
-    for (const c of cannons) c.stop();
-    await Promise.all([...children].map((c) => stopChild(c)));
-    if (!CPU_PROF) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  })();
-  return cleaningUp;
-}
-
-function delay(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
+const group = createProcessGroup({ keepTempDirs: CPU_PROF });
 
 // The whole run is bounded: overrun → kill everything and exit non-zero.
 const runs = 2 + 2 + (WITH_NORMAL ? 2 : 0);
-const budgetMs = runs * (DURATION + WARMUP) * 1000 + 90_000;
-setTimeout(() => {
-  process.stderr.write(`bench: the run exceeded its ${Math.round(budgetMs / 1000)} s budget; stopping everything\n`);
-  for (const c of cannons) c.stop();
-  for (const c of children) c.proc.kill('SIGKILL');
-  process.exit(1);
-}, budgetMs).unref();
-
-// Last resort: whatever is still running when this process exits is killed.
-process.on('exit', () => {
-  for (const c of children) c.proc.kill('SIGKILL');
-});
-
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stderr.write(`bench: ${signal}; stopping servers\n`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+installSafetyNet(group, runs * (DURATION + WARMUP) * 1000 + 90_000);
 
 // ---------------------------------------------------------------------------
 // Load
@@ -204,11 +127,11 @@ const SUBMIT_BODY = JSON.stringify({ customer: 'c-1042', items: [1, 2, 3], note:
 function cannon(options) {
   return new Promise((resolve, reject) => {
     const instance = autocannon({ connections: CONNECTIONS, pipelining: 1, timeout: 10, ...options }, (err, result) => {
-      cannons.delete(instance);
+      untrack();
       if (err) reject(err);
       else resolve(result);
     });
-    cannons.add(instance);
+    const untrack = group.track(instance);
   });
 }
 
@@ -262,20 +185,19 @@ async function measure(label, expectedStatus, load) {
 // Targets
 
 async function runBaseline() {
-  const server = await startChild('baseline', [BASELINE, '0'], { cwd: ROOT, ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/ });
+  const server = await group.startChild('baseline', [BASELINE, '0'], { cwd: ROOT });
   try {
     const submit = await measure('baseline submit', 202, (d) => submitLoad(server.url, d));
     const ids = Array.from({ length: 100 }, (_, i) => `req_${String(i).padStart(26, '0')}`);
     const poll = await measure('baseline poll', 200, (d) => pollLoad(server.url, ids, d));
     return { submit, poll, logLines: server.logLines() };
   } finally {
-    await stopChild(server);
+    await group.stopChild(server);
   }
 }
 
 async function runErrand(synchronous) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `errand-bench-${synchronous}-`));
-  tempDirs.push(dir);
+  const dir = group.tempDir(`errand-bench-${synchronous}-`);
   writeFileSync(path.join(dir, 'noop.mjs'), 'export default { run: () => null };\n');
   writeFileSync(
     path.join(dir, 'errand.yaml'),
@@ -303,7 +225,7 @@ async function runErrand(synchronous) {
     process.stderr.write(`bench: CPU profiles for errand (${synchronous}) go to ${profDir}\n`);
   }
   args.push(CLI, 'serve', '--config', path.join(dir, 'errand.yaml'));
-  const server = await startChild(`errand (${synchronous})`, args, { cwd: dir, ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/ });
+  const server = await group.startChild(`errand (${synchronous})`, args, { cwd: dir });
   try {
     const submit = await measure(`errand(${synchronous}) submit`, 202, (d) => submitLoad(server.url, d));
     const afterSubmit = await backlog(server.url);
@@ -312,7 +234,7 @@ async function runErrand(synchronous) {
     const afterPoll = await backlog(server.url);
     return { submit, poll, afterSubmit, afterPoll, logLines: server.logLines(), dir };
   } finally {
-    await stopChild(server);
+    await group.stopChild(server);
   }
 }
 
@@ -340,93 +262,6 @@ async function backlog(url) {
 
 // ---------------------------------------------------------------------------
 // Report
-
-function machine() {
-  let cpu = 'unknown';
-  try {
-    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
-  } catch {
-    cpu = os.cpus()[0]?.model ?? cpu;
-  }
-  let distro = '';
-  try {
-    distro = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '';
-  } catch {
-    /* not Linux, or no os-release */
-  }
-  let commit = 'unknown';
-  let dirty = '';
-  try {
-    const git = (...args) =>
-      execFileSync('git', ['--no-optional-locks', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-        .toString()
-        .trim();
-    commit = git('rev-parse', '--short', 'HEAD');
-    const changed = git('status', '--porcelain', '--', 'packages/server/src').split('\n').filter(Boolean).length;
-    dirty = changed > 0 ? `, with ${changed} uncommitted change(s) under packages/server/src` : ', packages/server/src clean';
-  } catch {
-    /* not a git checkout */
-  }
-  let built = 'unknown';
-  try {
-    built = statSync(CLI).mtime.toISOString();
-  } catch {
-    /* checked at start-up */
-  }
-  return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpu,
-    memGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
-    node: process.version,
-    os: `${distro ? `${distro}, ` : ''}${os.type()} ${os.release()} ${os.arch()}`,
-    commit: `${commit}${dirty}`,
-    built,
-    tmpFs: filesystemOf(os.tmpdir()),
-  };
-}
-
-/** The filesystem type under `dir` (the SQLite file's home), from /proc/mounts; fsync cost depends on it. */
-function filesystemOf(dir) {
-  try {
-    let best = { mount: '', type: 'unknown', device: '' };
-    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-      const [device, mount, type] = line.split(' ');
-      if (!mount || !type) continue;
-      if ((dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) && mount.length >= best.mount.length) {
-        best = { mount, type, device };
-      }
-    }
-    return `${best.type} (${best.device} on ${best.mount})`;
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** `date -u` style, e.g. "Mon Nov 23 10:55:11 UTC 2026". */
-function utcNow() {
-  try {
-    return execFileSync('date', ['-u'], { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return new Date().toUTCString();
-  }
-}
-
-const loadAvg = () =>
-  os
-    .loadavg()
-    .map((n) => n.toFixed(2))
-    .join(' / ');
-
-const fmtMs = (n) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: 2 }) : 'n/a');
-const fmt = (n, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
-const ratio = (a, b) => (b > 0 ? `${((a / b) * 100).toFixed(1)}% (${(a / b).toFixed(3)}×)` : 'n/a');
-const statusList = (s) =>
-  Object.entries(s)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ') || 'none';
 
 function row(server, durability, m) {
   const other = Object.entries(m.statuses).filter(([code]) => Number(code) !== m.expectedStatus);
@@ -549,6 +384,6 @@ try {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;
 } finally {
-  await cleanup();
+  await group.cleanup();
 }
 process.exit(exitCode);

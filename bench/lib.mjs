@@ -1,0 +1,272 @@
+/**
+ * What the benchmark suites share (bench/run.mjs and bench/polling.mjs): a
+ * group of child processes that is always stopped (SIGTERM, then SIGKILL),
+ * the machine description written into RESULTS.md, and number formatting.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, '..');
+export const CLI = path.join(ROOT, 'packages/server/dist/cli/main.js');
+export const BASELINE = path.join(BENCH_DIR, 'baseline-server.mjs');
+export const RESULTS = path.join(BENCH_DIR, 'RESULTS.md');
+/** The line both servers print once they accept connections; group 1 is the URL. */
+export const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
+
+export function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** This environment without ERRAND_* (config overrides such as ERRAND_API_KEYS would change what is measured) and NODE_OPTIONS. */
+export function childEnv() {
+  const env = { NODE_ENV: 'production' };
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('ERRAND_') && key !== 'NODE_OPTIONS') env[key] = value;
+  return env;
+}
+
+/**
+ * Child processes, load generators and temp dirs of one run. Everything
+ * started through it is stopped by `cleanup()` (idempotent), and killed by
+ * `killAll()` (synchronous, for `process.on('exit')` and the time budget).
+ *
+ * @param {{ keepTempDirs?: boolean }} [options]
+ */
+export function createProcessGroup({ keepTempDirs = false } = {}) {
+  /** @type {Set<{name: string, proc: import('node:child_process').ChildProcess, exited: Promise<void>, output: () => string, logLines: () => number}>} */
+  const children = new Set();
+  /** @type {Set<{stop: () => void}>} things to stop first (load generators) */
+  const stoppables = new Set();
+  const tempDirs = [];
+  let aborting = false;
+  let cleaningUp;
+
+  /**
+   * Starts `node <args>` and resolves once its output matches `ready` (whose
+   * first group is the URL), or rejects if it exits or does not get there in time.
+   */
+  function startChild(name, args, { cwd, ready = LISTENING, timeoutMs = 15_000 }) {
+    if (aborting) return Promise.reject(new Error(`not starting ${name}: the run is being stopped`));
+    const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+    let output = '';
+    let logLines = 0;
+    const keep = (chunk) => {
+      const text = chunk.toString('utf8');
+      // pino lines (JSON) at warn or above that the server logged while under load
+      for (const line of text.split('\n')) if (line.startsWith('{') && /"level":(40|50|60)/.test(line)) logLines += 1;
+      output = (output + text).slice(-20_000);
+    };
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
+    const exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    const child = { name, proc, exited, output: () => output, logLines: () => logLines };
+    children.add(child);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`${name} did not report ready within ${timeoutMs} ms`)), timeoutMs);
+      const check = () => {
+        const match = ready.exec(output);
+        if (match) {
+          done();
+          resolve({ ...child, url: match[1] });
+        }
+      };
+      const onExit = (code, signal) => fail(new Error(`${name} exited early (code ${code}, signal ${signal})`));
+      function done() {
+        clearTimeout(timer);
+        proc.stdout.off('data', check);
+        proc.stderr.off('data', check);
+        proc.off('exit', onExit);
+      }
+      function fail(err) {
+        done();
+        reject(new Error(`${err.message}\n--- ${name} output ---\n${output.slice(-4000)}`));
+      }
+      proc.stdout.on('data', check);
+      proc.stderr.on('data', check);
+      proc.once('exit', onExit);
+    });
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Accepts what `startChild` resolved with. */
+  async function stopChild(child, graceMs = 10_000) {
+    const own = [...children].find((c) => c.proc === child.proc);
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
+      if (own) children.delete(own);
+      return;
+    }
+    child.proc.kill('SIGTERM');
+    const inTime = await Promise.race([child.exited.then(() => true), delay(graceMs).then(() => false)]);
+    if (!inTime) {
+      process.stderr.write(`bench: ${child.name} did not stop within ${graceMs} ms; killing it\n`);
+      child.proc.kill('SIGKILL');
+      await Promise.race([child.exited, delay(2_000)]);
+    }
+    if (own) children.delete(own);
+  }
+
+  /** Registers something with a `stop()` (an autocannon instance, a client pool); returns the unregister function. */
+  function track(stoppable) {
+    stoppables.add(stoppable);
+    return () => stoppables.delete(stoppable);
+  }
+
+  /** A fresh temp dir, removed by `cleanup()` unless `keepTempDirs`. */
+  function tempDir(prefix) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    tempDirs.push(dir);
+    return dir;
+  }
+
+  function cleanup() {
+    aborting = true;
+    cleaningUp ??= (async () => {
+      for (const s of stoppables) s.stop();
+      await Promise.all([...children].map((c) => stopChild(c)));
+      if (!keepTempDirs) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    })();
+    return cleaningUp;
+  }
+
+  function killAll() {
+    for (const s of stoppables) s.stop();
+    for (const c of children) c.proc.kill('SIGKILL');
+  }
+
+  return {
+    startChild,
+    stopChild,
+    track,
+    tempDir,
+    cleanup,
+    killAll,
+    get aborting() {
+      return aborting;
+    },
+  };
+}
+
+/**
+ * The safety net of a run: a time budget after which everything is killed and
+ * the process exits 1; SIGKILL of every child when this process exits; Ctrl-C
+ * and SIGTERM stop the servers cleanly and exit 130.
+ */
+export function installSafetyNet(group, budgetMs) {
+  setTimeout(() => {
+    process.stderr.write(`bench: the run exceeded its ${Math.round(budgetMs / 1000)} s budget; stopping everything\n`);
+    group.killAll();
+    process.exit(1);
+  }, budgetMs).unref();
+  process.on('exit', () => group.killAll());
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}; stopping servers\n`);
+      group.cleanup().finally(() => process.exit(130));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The machine, for the report
+
+export function machine() {
+  let cpu = 'unknown';
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
+  } catch {
+    cpu = os.cpus()[0]?.model ?? cpu;
+  }
+  let distro = '';
+  try {
+    distro = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '';
+  } catch {
+    /* not Linux, or no os-release */
+  }
+  let commit = 'unknown';
+  let dirty = '';
+  try {
+    const git = (...args) =>
+      execFileSync('git', ['--no-optional-locks', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
+    commit = git('rev-parse', '--short', 'HEAD');
+    const changed = git('status', '--porcelain', '--', 'packages/server/src').split('\n').filter(Boolean).length;
+    dirty = changed > 0 ? `, with ${changed} uncommitted change(s) under packages/server/src` : ', packages/server/src clean';
+  } catch {
+    /* not a git checkout */
+  }
+  let built = 'unknown';
+  try {
+    built = statSync(CLI).mtime.toISOString();
+  } catch {
+    /* checked at start-up */
+  }
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    memGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
+    node: process.version,
+    os: `${distro ? `${distro}, ` : ''}${os.type()} ${os.release()} ${os.arch()}`,
+    commit: `${commit}${dirty}`,
+    built,
+    tmpFs: filesystemOf(os.tmpdir()),
+  };
+}
+
+/** The filesystem type under `dir` (the SQLite file's home), from /proc/mounts; fsync cost depends on it. */
+export function filesystemOf(dir) {
+  try {
+    let best = { mount: '', type: 'unknown', device: '' };
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [device, mount, type] = line.split(' ');
+      if (!mount || !type) continue;
+      if ((dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) && mount.length >= best.mount.length) {
+        best = { mount, type, device };
+      }
+    }
+    return `${best.type} (${best.device} on ${best.mount})`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `date -u` style, e.g. "Mon Nov 23 10:55:11 UTC 2026". */
+export function utcNow() {
+  try {
+    return execFileSync('date', ['-u'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return new Date().toUTCString();
+  }
+}
+
+export const loadAvg = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' / ');
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+export const fmtMs = (n) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: 2 }) : 'n/a');
+export const fmt = (n, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+export const ratio = (a, b) => (b > 0 ? `${((a / b) * 100).toFixed(1)}% (${(a / b).toFixed(3)}×)` : 'n/a');
+export const statusList = (s) =>
+  Object.entries(s)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';
+
+/** A whole number flag in [min, max], or exit 2 with a message. */
+export function intFlag(name, text, min, max) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`bench: ${name} must be a whole number from ${min} to ${max} (got "${text}")\n`);
+    process.exit(2);
+  }
+  return n;
+}
