@@ -2,7 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const FOLDERS = 'model|config|store|engine|operations|http|cli';
+const FOLDERS = 'model|config|store|engine|operations|http|cli|webhooks';
 
 export default tseslint.config(
   {

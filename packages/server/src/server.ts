@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ErrandConfig } from './config/index.js';
 import { Engine, type Clock } from './engine/index.js';
+import type { Resolver } from './webhooks/index.js';
 import { buildApp } from './http/index.js';
 import { loadOperations } from './operations/index.js';
 import { openStore, type Store } from './store/index.js';
@@ -20,6 +21,8 @@ export interface CreateServerOptions {
     random?: () => number;
     /** Use this store instead of opening `store.url`. */
     store?: Store;
+    /** How webhook targets' host names resolve (a stub keeps SSRF tests off the network). */
+    resolve?: Resolver;
   };
 }
 
@@ -40,7 +43,7 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
   const log = options.log ?? pino({ level: config.logging.level, base: { service: 'errand' } });
   const operations = await loadOperations(config);
   const store = options.test?.store ?? (await openStore({ url: config.store.url, synchronous: config.store.synchronous }));
-  const engine = new Engine({ config, store, operations, log, clock: options.test?.clock, random: options.test?.random });
+  const engine = new Engine({ config, store, operations, log, clock: options.test?.clock, random: options.test?.random, resolve: options.test?.resolve });
   let app: FastifyInstance;
   try {
     await engine.start();

@@ -4,6 +4,7 @@
  * (see load.ts). Durations accept seconds or strings ("30s", "5m"); the parsed
  * values are milliseconds. docs/config.md documents every key and default.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
@@ -37,6 +38,31 @@ function size() {
     }
     return bytes;
   });
+}
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 24–64 random bytes. */
+const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+function webhookSecrets() {
+  const one = z
+    .string()
+    .regex(WEBHOOK_SECRET, 'must be "whsec_" followed by base64 (e.g. whsec_$(openssl rand -base64 32))')
+    .refine((s) => {
+      const bytes = Buffer.from(s.slice('whsec_'.length), 'base64').length;
+      return bytes >= 24 && bytes <= 64;
+    }, 'must encode 24 to 64 random bytes (openssl rand -base64 32)');
+  // One secret, or several while rotating (every one signs; receivers accept any).
+  return z.union([one, z.array(one).min(1).max(5)]);
+}
+
+/** A `webhooks.allow` entry: a host name, an IP address, or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
+function isAllowEntry(entry: string): boolean {
+  const [address = '', bits, extra] = entry.split('/');
+  if (extra !== undefined) return false;
+  if (bits !== undefined) {
+    const family = isIP(address);
+    return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  }
+  return isIP(address) !== 0 || /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(address);
 }
 
 /** Names of operations, triggers and tenants: what may appear in a URL path segment. */
@@ -112,6 +138,10 @@ export const configSchema = z
         sync_wait_limit: positiveDuration().optional(),
         /** Cap on `GET /v1/requests/{id}?wait=N` long-polls. */
         long_poll_max: positiveDuration().prefault(30),
+        /** Interval of `: keep-alive` comments on idle Server-Sent Events streams. */
+        sse_keep_alive: positiveDuration().prefault(15),
+        /** Bytes an SSE stream may leave unread in its socket buffer before the client is cut off as too slow. */
+        sse_max_buffer: size().prefault('1mb'),
       })
       .prefault({}),
     store: z
@@ -154,6 +184,12 @@ export const configSchema = z
       .prefault({}),
     operations: z.record(name('operation name'), operationSchema).default({}),
     chat: z.strictObject({ operation: name('chat.operation').optional() }).prefault({}),
+    openai: z
+      .strictObject({
+        /** Operations exposed as models by /v1/chat/completions and /v1/models (default: chat.operation when set). */
+        models: z.array(name('openai.models[]')).max(1000).optional(),
+      })
+      .prefault({}),
     triggers: z
       .record(name('trigger name'), z.strictObject({ operation: name('operation'), description: z.string().max(500).optional() }))
       .default({}),
@@ -188,6 +224,26 @@ export const configSchema = z
         ttl: positiveDuration().prefault('24h'),
       })
       .prefault({}),
+    webhooks: z
+      .strictObject({
+        /** Default signing secret(s) for tenants without their own; null sends deliveries unsigned. */
+        secret: webhookSecrets().nullable().default(null),
+        /** Per-tenant signing secrets (two while rotating). */
+        secrets: z.record(name('tenant'), webhookSecrets()).default({}),
+        /** Hosts or CIDRs deliveries may reach although they are loopback, private, link-local or metadata addresses. */
+        allow: z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]),
+        /** Host names resolved from this map (name → IP address) instead of DNS, like curl's --resolve; still checked against the guard. */
+        hosts: z.record(z.string().min(1).max(253), z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' })).default({}),
+        /** Wait before each retry (the last entry repeats). */
+        backoff: z.array(positiveDuration()).min(1).max(50).prefault(['5s', '30s', '2m', '10m', '1h']),
+        /** Deliveries sent at once by this node. */
+        concurrency: z.number().int().min(1).max(1000).default(16),
+        /** Most of a receiver's response body read; then the connection is dropped. */
+        max_response_bytes: size().prefault('64kb'),
+        /** How long a node's claim on a delivery lasts; another node takes it over after that. Must exceed async.webhook_timeout. */
+        lease: positiveDuration().prefault('1m'),
+      })
+      .prefault({}),
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -210,6 +266,11 @@ export const configSchema = z
         message: `names operation "${config.chat.operation}", which is not declared under operations`,
       });
     }
+    for (const [i, model] of (config.openai.models ?? []).entries()) {
+      if (!Object.hasOwn(config.operations, model)) {
+        ctx.addIssue({ code: 'custom', path: ['openai', 'models', i], message: `names operation "${model}", which is not declared under operations` });
+      }
+    }
     for (const [trigger, spec] of Object.entries(config.triggers)) {
       if (!Object.hasOwn(config.operations, spec.operation)) {
         ctx.addIssue({
@@ -218,6 +279,9 @@ export const configSchema = z
           message: `names operation "${spec.operation}", which is not declared under operations`,
         });
       }
+    }
+    if (config.webhooks.lease <= config.async.webhook_timeout * 1000) {
+      ctx.addIssue({ code: 'custom', path: ['webhooks', 'lease'], message: 'must be longer than async.webhook_timeout (twice as long is a good choice)' });
     }
     const seen = new Set<string>();
     for (const [i, { key }] of config.auth.keys.entries()) {

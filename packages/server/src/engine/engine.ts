@@ -1,13 +1,23 @@
 /**
  * The engine: accepts requests into the store and runs them. It owns the
  * background services — dispatcher (claims and runs), lease rescuer (crash
- * recovery) and retention cleaner — with one start()/stop() lifecycle, and
- * publishes every change on `events`.
+ * recovery), retention cleaner and webhook deliverer — with one start()/stop()
+ * lifecycle, and publishes every change on `events`.
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ErrandConfig } from '../config/index.js';
-import { ErrandError, isTerminal, newBatchId, newRequestId, type Batch, type Request, type RequestMode } from '../model/index.js';
+import {
+  ErrandError,
+  isTerminal,
+  newBatchId,
+  newRequestId,
+  type Batch,
+  type Delivery,
+  type DeliveryWithAttempts,
+  type Request,
+  type RequestMode,
+} from '../model/index.js';
 import type { Operation } from '../operations/index.js';
 import type { CancelOutcome, NewRequest, Store } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
@@ -18,6 +28,7 @@ import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
 import { retryDelayMs } from './retry.js';
 import { publishTransition } from './runner.js';
+import { SecretBook, systemResolver, TargetPolicy, WebhookDeliverer, withHosts, type Resolver } from '../webhooks/index.js';
 
 export interface EngineOptions {
   config: ErrandConfig;
@@ -28,6 +39,8 @@ export interface EngineOptions {
   clock?: Clock | undefined;
   /** Test seam: randomness for retry jitter. */
   random?: (() => number) | undefined;
+  /** Test seam: how webhook targets' host names resolve (default: the system resolver). */
+  resolve?: Resolver | undefined;
 }
 
 export interface SubmitParams {
@@ -73,6 +86,10 @@ export class Engine {
   private readonly dispatcher: Dispatcher;
   private readonly rescuer: LeaseRescuer;
   private readonly retention: RetentionCleaner;
+  /** Sends webhook deliveries from the outbox; its `events` report each outcome. */
+  readonly webhooks: WebhookDeliverer;
+  /** Which webhook targets may be reached (SSRF guard). */
+  private readonly targets: TargetPolicy;
   private readonly log: Logger;
   /** Learned duration estimates (shared through the store). */
   readonly estimator: Estimator;
@@ -130,6 +147,32 @@ export class Engine {
       decay: config.estimator.decay,
     });
     this.events.on('request:completed', ({ request }) => void this.estimator.record(request));
+    this.targets = new TargetPolicy(config.webhooks.allow);
+    const defaultHook = config.async.webhook_url;
+    const refusal = defaultHook === null ? null : this.targets.refusalForUrl(defaultHook);
+    if (refusal !== null) throw new ErrandError('validation_error', `async.webhook_url: ${refusal}`, { field: 'async.webhook_url' });
+    const secrets = new SecretBook(config.webhooks.secret, config.webhooks.secrets);
+    if (secrets.empty) log.warn('webhooks.secret is not set: webhook deliveries are sent unsigned');
+    this.webhooks = new WebhookDeliverer({
+      store,
+      clock: this.clock,
+      log,
+      owner: this.nodeId,
+      retries: config.async.webhook_retries,
+      timeoutMs: Math.round(config.async.webhook_timeout * 1000),
+      backoffMs: config.webhooks.backoff,
+      concurrency: config.webhooks.concurrency,
+      maxResponseBytes: config.webhooks.max_response_bytes,
+      leaseMs: config.webhooks.lease,
+      pollMs: config.engine.poll_interval,
+      secrets,
+      targets: this.targets,
+      resolve: withHosts(config.webhooks.hosts, options.resolve ?? systemResolver),
+    });
+    const wakeWebhooks = ({ request }: { request: Request }) => {
+      if (request.webhook_url !== null) this.webhooks.wake();
+    };
+    for (const name of ['request:completed', 'request:failed', 'request:cancelled'] as const) this.events.on(name, wakeWebhooks);
     this.retention = new RetentionCleaner({
       store,
       clock: this.clock,
@@ -145,6 +188,7 @@ export class Engine {
     if (this.state !== 'new') return;
     this.state = 'running';
     await this.rescuer.start();
+    await this.webhooks.start();
     this.retention.start();
     this.dispatcher.start();
   }
@@ -203,6 +247,8 @@ export class Engine {
     if (!this.accepting) throw new ErrandError('shutting_down');
     const operation = this.operations.get(params.operation);
     if (!operation) throw new ErrandError('operation_not_found', `No operation named "${params.operation}" is declared in the config.`);
+    const refusal = params.webhookUrl == null ? null : this.targets.refusalForUrl(params.webhookUrl);
+    if (refusal !== null) throw new ErrandError('validation_error', `webhook_url: ${refusal}`, { field: 'webhook_url' });
     const now = this.clock.now();
     return {
       id: newRequestId(now),
@@ -292,6 +338,31 @@ export class Engine {
     }
   }
 
+  /** A request's webhook deliveries with their attempts (`request_not_found` when absent or another tenant's). */
+  async deliveries(params: { id: string; tenant?: string | null | undefined }): Promise<DeliveryWithAttempts[]> {
+    const request = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
+    if (!request) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
+    return this.store.deliveryListForRequest({ requestId: request.id });
+  }
+
+  /**
+   * Sends a delivery again as a new attempt series, now: same `webhook-id`, same
+   * payload. `delivery_in_progress` while an attempt is under way.
+   */
+  async redeliver(params: { id: string; deliveryId: string; tenant?: string | null | undefined }): Promise<Delivery> {
+    const request = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
+    if (!request) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
+    const outcome = await this.store.deliveryRedeliver({ id: params.deliveryId, requestId: request.id, now: this.clock.now() });
+    if (outcome.outcome === 'not_found') {
+      throw new ErrandError('delivery_not_found', `Request ${request.id} has no delivery "${params.deliveryId.slice(0, 80)}".`);
+    }
+    if (outcome.outcome === 'in_progress') {
+      throw new ErrandError('delivery_in_progress', undefined, { details: { delivery_id: params.deliveryId }, retryAfterSeconds: 1 });
+    }
+    this.webhooks.wake();
+    return outcome.delivery;
+  }
+
   /** Cancels a pending or processing request; a running handler's signal aborts. */
   async cancel(params: { id: string; tenant?: string | null | undefined }): Promise<CancelOutcome> {
     const outcome = await this.store.requestCancel({ id: params.id, tenant: params.tenant, now: this.clock.now() });
@@ -349,6 +420,8 @@ export class Engine {
     this.rescuer.stop();
     this.retention.stop();
     await this.dispatcher.stop(graceMs);
+    // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
+    await this.webhooks.stop();
     for (const wake of [...this.waiters]) wake();
     this.state = 'stopped';
   }

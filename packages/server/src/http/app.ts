@@ -13,7 +13,10 @@ import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
 import { batchRoutes } from './routes/batches.js';
+import { deliveryRoutes } from './routes/deliveries.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { openAiRoutes } from './routes/openai.js';
 import { requestRoutes } from './routes/requests.js';
 import { submitRoutes } from './routes/submit.js';
 
@@ -52,6 +55,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   submitRoutes(app, { engine, config });
   requestRoutes(app, { engine, config });
   batchRoutes(app, { engine, config });
+  deliveryRoutes(app, { engine });
+  openAiRoutes(app, { engine, config });
+  eventRoutes(app, { engine, config });
   await app.ready();
   return app;
 }

@@ -21,7 +21,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 }
 
-function toErrandError(error: FastifyError | ErrandError): ErrandError {
+/** Any error thrown in a route, as a catalog error (unknown ones become `internal_error`). */
+export function toErrandError(error: FastifyError | ErrandError): ErrandError {
   if (error instanceof ErrandError) return error;
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -73,6 +73,8 @@ export function openSse(reply: FastifyReply, options: SseOptions): SseStream {
     for (const listener of listeners.splice(0)) listener();
   };
   raw.on('close', finish);
+  // The client may have hung up while the route was still working: its 'close' already fired.
+  if (raw.destroyed || raw.socket === null || raw.socket.destroyed) finish();
 
   const write = (text: string): boolean => {
     if (closed || raw.destroyed) return false;

@@ -45,3 +45,16 @@ export function newBatchId(nowMs: number = Date.now()): string {
 export function isBatchId(value: string): boolean {
   return /^bat_[0-9a-hjkmnp-tv-z]{26}$/.test(value);
 }
+
+/** Prefix of every webhook delivery id (also its `webhook-id` header). */
+export const DELIVERY_ID_PREFIX = 'dlv_';
+
+/** A new time-ordered delivery id: `dlv_` + a monotonic ULID. */
+export function newDeliveryId(nowMs: number = Date.now()): string {
+  return DELIVERY_ID_PREFIX + nextUlid(nowMs).toLowerCase();
+}
+
+/** True when `value` has the shape of a delivery id. */
+export function isDeliveryId(value: string): boolean {
+  return /^dlv_[0-9a-hjkmnp-tv-z]{26}$/.test(value);
+}

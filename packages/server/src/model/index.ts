@@ -10,11 +10,13 @@
  * - **lease**: a worker's time-limited claim on a `processing` request, renewed by heartbeats.
  * - **lease owner**: the node holding a lease; only it may record the attempt's outcome.
  * - **event**: an entry in a request's event log (status change, progress, output chunk), numbered by `seq`.
- * - **delivery**: one webhook notification of a request's outcome (later release).
+ * - **delivery**: one webhook notification of a request's outcome to its `webhook_url` (see delivery.ts).
  */
 export { canTransition, isTerminal, REQUEST_STATUSES } from './status.js';
 export type { RequestStatus } from './status.js';
-export { BATCH_ID_PREFIX, isBatchId, isRequestId, newBatchId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
+export { BATCH_ID_PREFIX, DELIVERY_ID_PREFIX, isBatchId, isDeliveryId, isRequestId, newBatchId, newDeliveryId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
+export { DELIVERY_STATUSES, deliveryPayload } from './delivery.js';
+export type { Delivery, DeliveryAttempt, DeliveryError, DeliveryStatus, DeliveryWithAttempts } from './delivery.js';
 export { EVENT_TYPES } from './request.js';
 export type { Batch, EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
 export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';

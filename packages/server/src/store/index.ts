@@ -3,6 +3,18 @@ export type { OpenStoreOptions } from './open.js';
 export { SqliteStore } from './sqlite/index.js';
 export type { SqliteStoreOptions } from './sqlite/index.js';
 export type {
+  DeliveryAttemptOutcome,
+  DeliveryClaimParams,
+  DeliveryClaimRef,
+  DeliveryCompleteParams,
+  DeliveryFailParams,
+  DeliveryListForRequestParams,
+  DeliveryRedeliverParams,
+  DeliveryReleaseParams,
+  DeliveryRescueExpiredParams,
+  RedeliverOutcome,
+} from './deliveryParams.js';
+export type {
   BatchGetByIdParams,
   BatchInsertParams,
   BatchPurgeEmptyParams,

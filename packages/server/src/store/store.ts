@@ -13,8 +13,20 @@
  *   the request's next `seq` in the same transaction.
  * - A method that resolves has committed (nothing is acknowledged before that).
  * - Time comes from the caller's `now` (epoch ms from the engine's Clock).
+ * - A transition into a terminal state of a request with a `webhook_url` also
+ *   inserts its webhook delivery (the outbox), in the same transaction.
  */
-import type { Batch, DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+import type { Batch, Delivery, DeliveryWithAttempts, DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+import type {
+  DeliveryClaimParams,
+  DeliveryCompleteParams,
+  DeliveryFailParams,
+  DeliveryListForRequestParams,
+  DeliveryRedeliverParams,
+  DeliveryReleaseParams,
+  DeliveryRescueExpiredParams,
+  RedeliverOutcome,
+} from './deliveryParams.js';
 
 /** What a backend can do; the engine branches on these, never on a backend's name. */
 export interface StoreCapabilities {
@@ -258,6 +270,23 @@ export interface Store {
   /** Deletes old batches whose items retention has purged; returns how many. */
   batchPurgeEmpty(params: BatchPurgeEmptyParams): Promise<number>;
 
+  /** Claims up to `limit` due pending deliveries (oldest due first), starting their next attempt under a lease. */
+  deliveryClaim(params: DeliveryClaimParams): Promise<Delivery[]>;
+  /** `delivering` → `delivered`, recording the attempt; null when the claim is stale. */
+  deliveryComplete(params: DeliveryCompleteParams): Promise<Delivery | null>;
+  /** Records a failed attempt: back to `pending` at `retryAt`, or `failed` when it is null; null when the claim is stale. */
+  deliveryFail(params: DeliveryFailParams): Promise<Delivery | null>;
+  /** A request's deliveries (oldest first), each with its attempts. */
+  deliveryListForRequest(params: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]>;
+  /** Earliest time a delivery falls due (a pending attempt or an expiring lease), or null when none is waiting. */
+  deliveryNextDueAt(): Promise<number | null>;
+  /** Starts a new attempt series now (same id and payload) for a delivery that is not being sent. */
+  deliveryRedeliver(params: DeliveryRedeliverParams): Promise<RedeliverOutcome>;
+  /** `delivering` → `pending` now, giving the attempt back (it was not made: shutdown); false when the claim is stale. */
+  deliveryRelease(params: DeliveryReleaseParams): Promise<boolean>;
+  /** Returns deliveries whose lease expired (their node died) to `pending`, due now; returns how many. */
+  deliveryRescueExpired(params: DeliveryRescueExpiredParams): Promise<number>;
+
   /** Appends an output chunk to a running request's event log; null when the claim is stale. */
   eventAppend(params: EventAppendParams): Promise<RequestEvent | null>;
   /** Events with `seq > afterSeq`, in order. */
@@ -304,7 +333,7 @@ export interface Store {
    * work this node claimed but will not run (graceful shutdown). Runs again at once.
    */
   requestRelease(params: RequestReleaseParams): Promise<Transition | null>;
-  /** Deletes finished requests (and their events) older than `before`, leaving tombstones; returns how many. */
+  /** Deletes finished requests (with their events and deliveries) older than `before`, leaving tombstones; returns how many. */
   requestPurgeFinished(params: RequestPurgeFinishedParams): Promise<number>;
   /** `processing` → `pending` for another attempt at `runAt`. */
   requestRetry(params: RequestRetryParams): Promise<Transition | null>;

@@ -11,8 +11,9 @@
  * Ids in status/cancel URLs are the ones the server returned (the seeds show
  * `req_abc123`).
  *
- * The store is a temp SQLite file (ERRAND_STORE__URL) and logging is silent
- * (ERRAND_LOGGING__LEVEL); nothing else about the example config is changed.
+ * The store is a temp SQLite file (ERRAND_STORE__URL), logging is silent
+ * (ERRAND_LOGGING__LEVEL) and the seeds' webhook host is pinned to a refused
+ * address (ERRAND_WEBHOOKS__HOSTS); nothing else about the example config is changed.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -129,7 +130,13 @@ before(async () => {
   const { dir, cleanup } = makeTempDir('errand-seed-');
   tmpDir = dir;
   removeTmpDir = cleanup;
-  const env = { ERRAND_STORE__URL: `sqlite:${join(dir, 'seed.db')}`, ERRAND_LOGGING__LEVEL: 'silent' };
+  // The seeds' webhook_url (your-app.com) is pinned to 127.0.0.1, which the SSRF guard refuses: the delivery is
+  // recorded as failed without a DNS query or a packet leaving this machine.
+  const env = {
+    ERRAND_STORE__URL: `sqlite:${join(dir, 'seed.db')}`,
+    ERRAND_LOGGING__LEVEL: 'silent',
+    ERRAND_WEBHOOKS__HOSTS: '{"your-app.com": "127.0.0.1"}',
+  };
   // The seeds' own port when it is free; else any free port (only the port in the URL changes).
   if (await portIsFree(SEED_PORT)) {
     try {

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { canTransition, REQUEST_STATUSES, type Request, type RequestError, type RequestStatus } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
+import { exerciseDeliveries } from './deliveryConformance.js';
 
 export interface StoreHandle {
   store: Store;
@@ -435,6 +436,8 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.deepEqual(await store.requestCounts({ operation: 'echo' }), { pending: 2, processing: 0 });
         assert.deepEqual(await store.requestCounts({ operation: 'other' }), { pending: 0, processing: 0 });
       }));
+
+    exerciseDeliveries(withStore);
 
     test('close is idempotent', async () => {
       const handle = await makeStore();

@@ -76,23 +76,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
   });
 
   /** Throws 410 `request_gone` if retention purged `id` (tombstone still kept, same tenant), else 404. */
-  async function missing(id: string, caller: Caller): Promise<never> {
-    if (isRequestId(id)) {
-      const tombstone = await engine.store.tombstoneGet({ id, tenant: caller.tenant });
-      if (tombstone && tombstone.expires_at > engine.clock.now()) {
-        const completedAt = new Date(tombstone.completed_at).toISOString();
-        const purgedAt = new Date(tombstone.purged_at).toISOString();
-        throw new ErrandError(
-          'request_gone',
-          `Request ${id} finished as ${tombstone.status} at ${completedAt} and was purged by retention at ${purgedAt}.`,
-          {
-            details: { request_id: id, status: tombstone.status, completed_at: completedAt, purged_at: purgedAt },
-          },
-        );
-      }
-    }
-    throw new ErrandError('request_not_found', `No request with id "${id.slice(0, 80)}".`);
-  }
+  const missing = (id: string, caller: Caller): Promise<never> => missingRequest(engine, id, caller);
 
   async function load(request: FastifyRequest): Promise<Request> {
     const { id } = request.params as { id: string };
@@ -257,6 +241,28 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       request.raw.off('close', hangUp);
     });
   }
+}
+
+/**
+ * Throws 410 `request_gone` if retention purged `id` (its tombstone still kept,
+ * same tenant), else 404 `request_not_found`. For every route about one request.
+ */
+export async function missingRequest(engine: Engine, id: string, caller: Caller): Promise<never> {
+  if (isRequestId(id)) {
+    const tombstone = await engine.store.tombstoneGet({ id, tenant: caller.tenant });
+    if (tombstone && tombstone.expires_at > engine.clock.now()) {
+      const completedAt = new Date(tombstone.completed_at).toISOString();
+      const purgedAt = new Date(tombstone.purged_at).toISOString();
+      throw new ErrandError(
+        'request_gone',
+        `Request ${id} finished as ${tombstone.status} at ${completedAt} and was purged by retention at ${purgedAt}.`,
+        {
+          details: { request_id: id, status: tombstone.status, completed_at: completedAt, purged_at: purgedAt },
+        },
+      );
+    }
+  }
+  throw new ErrandError('request_not_found', `No request with id "${id.slice(0, 80)}".`);
 }
 
 /**

@@ -14,9 +14,11 @@ import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
 import { ErrandError } from '../../model/index.js';
 import { callerOf } from '../caller.js';
+import { trackStreams } from '../eventStream.js';
 import { fingerprintOf, idempotencyKeyOf } from '../idempotency.js';
 import { answerSubmission, chooseMode, type EndpointKind } from '../respond.js';
 import { parseWith } from '../validate.js';
+import { streamSubmission } from './events.js';
 
 /** Longest delayed start, in seconds (30 days). */
 export const DELAY_MAX_SECONDS = 30 * 86_400;
@@ -46,9 +48,11 @@ const chatBody = z.looseObject({
   message: z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty').max(100_000),
   async: z.boolean({ error: 'must be true or false' }).optional(),
   mode: modeField,
+  /** Answer with an event stream (output chunks, then the outcome): see routes/events.ts and docs/sse.md. */
+  stream: z.boolean({ error: 'must be true or false' }).optional(),
   ...controls,
 });
-const CHAT_CONTROL_KEYS = ['async', 'mode', 'webhook_url', 'metadata', 'priority', 'delay_seconds', 'run_at'] as const;
+const CHAT_CONTROL_KEYS = ['async', 'mode', 'stream', 'webhook_url', 'metadata', 'priority', 'delay_seconds', 'run_at'] as const;
 
 const triggerEnvelope = z.strictObject({
   data: z.unknown(),
@@ -88,10 +92,13 @@ interface SubmitSpec {
   delaySeconds?: number | undefined;
   runAt?: number | undefined;
   taskAlias?: boolean;
+  /** Answer with an event stream instead of 200/202 (chat `"stream": true`; the request is async). */
+  stream?: boolean | undefined;
 }
 
 export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void {
   const { engine, config } = deps;
+  const trackStream = trackStreams(app);
 
   async function submit(request: FastifyRequest, reply: FastifyReply, spec: SubmitSpec) {
     const caller = callerOf(request);
@@ -142,6 +149,7 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
       },
       replayed ? 'idempotent replay' : 'request accepted',
     );
+    if (spec.stream) return streamSubmission({ engine, config, reply, request: created, replayed, track: trackStream });
     // A replay answers like the original: async → 202 again; sync → wait (bounded) like the first call did.
     const waitMs =
       created.mode === 'sync' ? (replayed ? (config.server.sync_wait_limit ?? operation.workflowTimeoutMs) : choice.waitMs) : 0;
@@ -155,11 +163,18 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     const input: Record<string, unknown> = { ...body };
     for (const key of CHAT_CONTROL_KEYS) delete input[key];
     const explicitAsync = body.async ?? (body.mode === undefined ? undefined : body.mode === 'async');
+    if (body.stream && explicitAsync === false) {
+      throw new ErrandError('validation_error', 'stream: a streamed chat is answered at once with its events; drop "async": false / "mode": "sync"', {
+        field: 'stream',
+      });
+    }
     return submit(request, reply, {
       operation,
       input,
       endpoint: 'chat',
-      explicitAsync,
+      // A stream is the answer: the request itself runs async (its mode shows "async").
+      explicitAsync: body.stream ? true : explicitAsync,
+      stream: body.stream,
       webhookUrl: body.webhook_url,
       metadata: body.metadata,
       priority: body.priority,

@@ -8,7 +8,28 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { emptyHistogram, ErrandError, histogramAdd, type Batch, type DurationHistogram, type Request, type RequestError, type RequestEvent } from '../../model/index.js';
+import {
+  emptyHistogram,
+  ErrandError,
+  histogramAdd,
+  type Batch,
+  type Delivery,
+  type DeliveryWithAttempts,
+  type DurationHistogram,
+  type Request,
+  type RequestError,
+  type RequestEvent,
+} from '../../model/index.js';
+import type {
+  DeliveryClaimParams,
+  DeliveryCompleteParams,
+  DeliveryFailParams,
+  DeliveryListForRequestParams,
+  DeliveryRedeliverParams,
+  DeliveryReleaseParams,
+  DeliveryRescueExpiredParams,
+  RedeliverOutcome,
+} from '../deliveryParams.js';
 import type {
   BatchGetByIdParams,
   BatchInsertParams,
@@ -45,6 +66,7 @@ import type {
   StoreCapabilities,
   Transition,
 } from '../store.js';
+import * as outbox from './deliveries.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { GroupCommit } from './groupCommit.js';
 import { eventFromRow, requestFromRow, rowFromNewRequest, type EventRow, type RequestRow } from './rows.js';
@@ -121,6 +143,39 @@ export class SqliteStore implements Store {
     this.commits.flush();
     this.closed = true;
     this.db.close();
+  }
+
+  async deliveryClaim(p: DeliveryClaimParams): Promise<Delivery[]> {
+    if (p.limit <= 0) return [];
+    return this.write(() => outbox.claimDeliveries(this.s, p));
+  }
+
+  async deliveryComplete(p: DeliveryCompleteParams): Promise<Delivery | null> {
+    return this.write(() => outbox.completeDelivery(this.s, p));
+  }
+
+  async deliveryFail(p: DeliveryFailParams): Promise<Delivery | null> {
+    return this.write(() => outbox.failDelivery(this.s, p));
+  }
+
+  async deliveryListForRequest(p: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> {
+    return translate(() => outbox.listDeliveries(this.s, p.requestId));
+  }
+
+  async deliveryNextDueAt(): Promise<number | null> {
+    return translate(() => outbox.nextDueAt(this.s));
+  }
+
+  async deliveryRedeliver(p: DeliveryRedeliverParams): Promise<RedeliverOutcome> {
+    return this.write(() => outbox.redeliver(this.s, p));
+  }
+
+  async deliveryRelease(p: DeliveryReleaseParams): Promise<boolean> {
+    return this.write(() => outbox.releaseDelivery(this.s, p));
+  }
+
+  async deliveryRescueExpired(p: DeliveryRescueExpiredParams): Promise<number> {
+    return this.write(() => outbox.rescueDeliveries(this.s, p));
   }
 
   async eventAppend(p: EventAppendParams): Promise<RequestEvent | null> {
@@ -295,6 +350,7 @@ export class SqliteStore implements Store {
       for (const r of rows) {
         this.s.TOMBSTONE_PUT.run({ ...r, purged_at: p.now, expires_at: p.tombstoneUntil });
         this.s.EVENT_DELETE_FOR_REQUEST.run({ id: r.id });
+        outbox.deleteDeliveriesFor(this.s, r.id);
         this.s.REQUEST_DELETE.run({ id: r.id });
       }
       return rows.length;
@@ -394,6 +450,8 @@ export class SqliteStore implements Store {
     const data: Record<string, unknown> = { status: request.status, attempt: request.attempt, ...extra };
     if (request.status === 'cancelled') data.error = request.error;
     const event = this.insertEvent(row.id, row.last_seq, 'status', data, now);
+    // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
+    outbox.insertDeliveryFor(this.s, request, now);
     return { request, event };
   }
 

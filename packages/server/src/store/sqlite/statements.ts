@@ -209,3 +209,96 @@ WHERE (@tenant IS NULL OR tenant = @tenant)
   AND (@before IS NULL OR id < @before)
 ORDER BY id DESC
 LIMIT @limit`;
+
+// --- webhook deliveries (the outbox) -------------------------------------------------------------
+
+/** @id, @request_id, @tenant, @event, @url, @payload, @now → a pending delivery due now. */
+export const DELIVERY_INSERT = `
+INSERT INTO deliveries (id, request_id, tenant, event, url, payload, status, series, attempt, next_attempt_at, created_at, updated_at)
+VALUES (@id, @request_id, @tenant, @event, @url, @payload, 'pending', 1, 0, @now, @now, @now)`;
+
+/** @now, @limit → ids of due pending deliveries, oldest due first. */
+export const DELIVERY_DUE_LIST = `
+SELECT id FROM deliveries INDEXED BY deliveries_due
+WHERE status = 'pending' AND next_attempt_at <= @now
+ORDER BY next_attempt_at, id
+LIMIT @limit`;
+
+/** @id, @owner, @now, @lease_expires_at → the claimed row (next attempt started); 0 rows if no longer pending. */
+export const DELIVERY_CLAIM_ONE = `
+UPDATE deliveries
+SET status = 'delivering', attempt = attempt + 1, lease_owner = @owner, lease_expires_at = @lease_expires_at, updated_at = @now
+WHERE id = @id AND status = 'pending'
+RETURNING *`;
+
+/** Guarded on the claim: @id, @owner, @attempt, @now, @status_code → row delivered; 0 rows = lease lost. */
+export const DELIVERY_COMPLETE = `
+UPDATE deliveries
+SET status = 'delivered', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    last_status_code = @status_code, last_error = NULL, updated_at = @now, finished_at = @now
+WHERE id = @id AND status = 'delivering' AND lease_owner = @owner AND attempt = @attempt
+RETURNING *`;
+
+/**
+ * Guarded on the claim: @id, @owner, @attempt, @now, @status_code, @error, @retry_at (NULL = give up)
+ * → row back in pending at @retry_at, or failed; 0 rows = lease lost.
+ */
+export const DELIVERY_FAIL = `
+UPDATE deliveries
+SET status = CASE WHEN @retry_at IS NULL THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = @retry_at, lease_owner = NULL, lease_expires_at = NULL,
+    last_status_code = @status_code, last_error = @error, updated_at = @now,
+    finished_at = CASE WHEN @retry_at IS NULL THEN @now ELSE NULL END
+WHERE id = @id AND status = 'delivering' AND lease_owner = @owner AND attempt = @attempt
+RETURNING *`;
+
+/** Guarded on the claim: @id, @owner, @attempt, @now → 1 row back in pending now, the attempt given back; 0 rows = lease lost. */
+export const DELIVERY_RELEASE = `
+UPDATE deliveries
+SET status = 'pending', attempt = attempt - 1, next_attempt_at = @now, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+WHERE id = @id AND status = 'delivering' AND lease_owner = @owner AND attempt = @attempt`;
+
+/** @now, @all_except (owner or NULL), @limit → deliveries whose node died back in pending, due now, the unfinished attempt given back. */
+export const DELIVERY_RESCUE = `
+UPDATE deliveries
+SET status = 'pending', attempt = attempt - 1, next_attempt_at = @now, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+WHERE id IN (
+  SELECT id FROM deliveries
+  WHERE status = 'delivering' AND (lease_expires_at <= @now OR (@all_except IS NOT NULL AND lease_owner IS NOT @all_except))
+  LIMIT @limit)`;
+
+/** @delivery_id, @series, @attempt, @started_at, @duration_ms, @status_code, @error, @response_excerpt → appends to the attempt log. */
+export const DELIVERY_ATTEMPT_INSERT = `
+INSERT INTO delivery_attempts (delivery_id, seq, series, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+VALUES (@delivery_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM delivery_attempts WHERE delivery_id = @delivery_id),
+  @series, @attempt, @started_at, @duration_ms, @status_code, @error, @response_excerpt)`;
+
+/** @request_id → its deliveries, oldest first. */
+export const DELIVERY_LIST_FOR_REQUEST = `SELECT * FROM deliveries WHERE request_id = @request_id ORDER BY id`;
+
+/** @request_id → the attempts of all its deliveries, in order. */
+export const DELIVERY_ATTEMPTS_FOR_REQUEST = `
+SELECT a.* FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE d.request_id = @request_id ORDER BY a.delivery_id, a.seq`;
+
+/** @id → the delivery row. */
+export const DELIVERY_GET = `SELECT * FROM deliveries WHERE id = @id`;
+
+/** @id, @now → a new attempt series due now; 0 rows while it is being sent. */
+export const DELIVERY_REDELIVER = `
+UPDATE deliveries
+SET status = 'pending', series = series + 1, attempt = 0, next_attempt_at = @now, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = @now, finished_at = NULL
+WHERE id = @id AND status <> 'delivering'
+RETURNING *`;
+
+/** → the earliest due time: a pending attempt or an expiring lease (NULL when nothing waits). */
+export const DELIVERY_NEXT_DUE_AT = `
+SELECT MIN(t) AS due FROM (
+  SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status = 'pending'
+  UNION ALL
+  SELECT MIN(lease_expires_at) AS t FROM deliveries WHERE status = 'delivering')`;
+
+export const DELIVERY_ATTEMPT_DELETE_FOR_REQUEST = `
+DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = @id)`;
+export const DELIVERY_DELETE_FOR_REQUEST = `DELETE FROM deliveries WHERE request_id = @id`;

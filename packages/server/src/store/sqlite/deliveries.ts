@@ -1,0 +1,142 @@
+/**
+ * The SQLite side of the webhook outbox: row mapping and the statement
+ * sequences behind the store's `delivery*` methods. Each function runs inside
+ * the caller's transaction (a group-commit write), never on its own.
+ */
+import type Database from 'better-sqlite3';
+import {
+  deliveryPayload,
+  isTerminal,
+  newDeliveryId,
+  type Delivery,
+  type DeliveryAttempt,
+  type DeliveryError,
+  type DeliveryWithAttempts,
+  type Request,
+} from '../../model/index.js';
+import type {
+  DeliveryClaimParams,
+  DeliveryCompleteParams,
+  DeliveryFailParams,
+  DeliveryRedeliverParams,
+  DeliveryReleaseParams,
+  DeliveryRescueExpiredParams,
+  RedeliverOutcome,
+} from '../deliveryParams.js';
+import type * as sql from './statements.js';
+
+type Statements = { readonly [K in keyof typeof sql]: Database.Statement };
+
+/** A `deliveries` row as SQLite returns it. */
+interface DeliveryRow extends Omit<Delivery, 'last_error'> {
+  last_error: string | null;
+}
+
+interface AttemptRow extends Omit<DeliveryAttempt, 'error'> {
+  delivery_id: string;
+  seq: number;
+  error: string | null;
+}
+
+function deliveryFromRow(row: DeliveryRow): Delivery {
+  return { ...row, last_error: row.last_error === null ? null : (JSON.parse(row.last_error) as DeliveryError) };
+}
+
+function attemptFromRow(row: AttemptRow): DeliveryAttempt {
+  return {
+    series: row.series,
+    attempt: row.attempt,
+    started_at: row.started_at,
+    duration_ms: row.duration_ms,
+    status_code: row.status_code,
+    error: row.error === null ? null : (JSON.parse(row.error) as DeliveryError),
+    response_excerpt: row.response_excerpt,
+  };
+}
+
+/** Writes the outbox row for a request that just became terminal (no-op without a webhook_url). */
+export function insertDeliveryFor(s: Statements, request: Request, now: number): void {
+  if (request.webhook_url === null || !isTerminal(request.status)) return;
+  s.DELIVERY_INSERT.run({
+    id: newDeliveryId(now),
+    request_id: request.id,
+    tenant: request.tenant,
+    event: `request.${request.status}`,
+    url: request.webhook_url,
+    payload: JSON.stringify(deliveryPayload(request)),
+    now,
+  });
+}
+
+export function claimDeliveries(s: Statements, p: DeliveryClaimParams): Delivery[] {
+  const ids = s.DELIVERY_DUE_LIST.all({ now: p.now, limit: p.limit }) as { id: string }[];
+  const out: Delivery[] = [];
+  for (const { id } of ids) {
+    const row = s.DELIVERY_CLAIM_ONE.get({ id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as DeliveryRow | undefined;
+    if (row) out.push(deliveryFromRow(row));
+  }
+  return out;
+}
+
+function recordAttempt(s: Statements, row: DeliveryRow, p: DeliveryCompleteParams, error: DeliveryError | null): void {
+  s.DELIVERY_ATTEMPT_INSERT.run({
+    delivery_id: row.id,
+    series: row.series,
+    attempt: row.attempt,
+    started_at: p.startedAt,
+    duration_ms: Math.max(0, Math.round(p.durationMs)),
+    status_code: p.statusCode,
+    error: error === null ? null : JSON.stringify(error),
+    response_excerpt: p.responseExcerpt,
+  });
+}
+
+const ref = (p: DeliveryReleaseParams) => ({ id: p.id, owner: p.owner, attempt: p.attempt, now: p.now });
+
+export function completeDelivery(s: Statements, p: DeliveryCompleteParams): Delivery | null {
+  const row = s.DELIVERY_COMPLETE.get({ ...ref(p), status_code: p.statusCode }) as DeliveryRow | undefined;
+  if (!row) return null;
+  recordAttempt(s, row, p, null);
+  return deliveryFromRow(row);
+}
+
+export function failDelivery(s: Statements, p: DeliveryFailParams): Delivery | null {
+  const row = s.DELIVERY_FAIL.get({ ...ref(p), status_code: p.statusCode, error: JSON.stringify(p.error), retry_at: p.retryAt }) as
+    | DeliveryRow
+    | undefined;
+  if (!row) return null;
+  recordAttempt(s, row, p, p.error);
+  return deliveryFromRow(row);
+}
+
+export function releaseDelivery(s: Statements, p: DeliveryReleaseParams): boolean {
+  return s.DELIVERY_RELEASE.run(ref(p)).changes === 1;
+}
+
+export function rescueDeliveries(s: Statements, p: DeliveryRescueExpiredParams): number {
+  return s.DELIVERY_RESCUE.run({ now: p.now, all_except: p.allExcept ?? null, limit: p.limit }).changes;
+}
+
+export function redeliver(s: Statements, p: DeliveryRedeliverParams): RedeliverOutcome {
+  const current = s.DELIVERY_GET.get({ id: p.id }) as DeliveryRow | undefined;
+  if (!current || current.request_id !== p.requestId) return { outcome: 'not_found' };
+  const row = s.DELIVERY_REDELIVER.get({ id: p.id, now: p.now }) as DeliveryRow | undefined;
+  return row ? { outcome: 'scheduled', delivery: deliveryFromRow(row) } : { outcome: 'in_progress', delivery: deliveryFromRow(current) };
+}
+
+export function listDeliveries(s: Statements, requestId: string): DeliveryWithAttempts[] {
+  const rows = s.DELIVERY_LIST_FOR_REQUEST.all({ request_id: requestId }) as DeliveryRow[];
+  if (rows.length === 0) return [];
+  const attempts = s.DELIVERY_ATTEMPTS_FOR_REQUEST.all({ request_id: requestId }) as AttemptRow[];
+  return rows.map((row) => ({ ...deliveryFromRow(row), attempts: attempts.filter((a) => a.delivery_id === row.id).map(attemptFromRow) }));
+}
+
+export function nextDueAt(s: Statements): number | null {
+  return (s.DELIVERY_NEXT_DUE_AT.get() as { due: number | null }).due;
+}
+
+/** Deletes a purged request's deliveries and their attempts. */
+export function deleteDeliveriesFor(s: Statements, requestId: string): void {
+  s.DELIVERY_ATTEMPT_DELETE_FOR_REQUEST.run({ id: requestId });
+  s.DELIVERY_DELETE_FOR_REQUEST.run({ id: requestId });
+}
