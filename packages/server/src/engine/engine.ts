@@ -170,7 +170,8 @@ export class Engine {
       resolve: withHosts(config.webhooks.hosts, options.resolve ?? systemResolver),
     });
     const wakeWebhooks = ({ request }: { request: Request }) => {
-      if (request.webhook_url !== null) this.webhooks.wake();
+      // A request's own webhook, or its batch's (written when the last item ends).
+      if (request.webhook_url !== null || request.batch_id !== null) this.webhooks.wake();
     };
     for (const name of ['request:completed', 'request:failed', 'request:cancelled'] as const) this.events.on(name, wakeWebhooks);
     this.retention = new RetentionCleaner({
@@ -278,6 +279,8 @@ export class Engine {
    * more than `concurrency` of them run at once.
    */
   async submitBatch(params: SubmitBatchParams): Promise<{ batch: Batch; requests: Request[] }> {
+    const refusal = params.webhookUrl == null ? null : this.targets.refusalForUrl(params.webhookUrl);
+    if (refusal !== null) throw new ErrandError('validation_error', `webhook_url: ${refusal}`, { field: 'webhook_url' });
     const now = this.clock.now();
     const batch: Batch = {
       id: newBatchId(now),

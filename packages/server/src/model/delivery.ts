@@ -11,7 +11,7 @@
  * series (same id, same payload) from `pending`. A delivery never changes the
  * request it reports on.
  */
-import type { Request } from './request.js';
+import type { Batch, Request } from './request.js';
 
 /** Every state a delivery can be in. */
 export const DELIVERY_STATUSES = [
@@ -78,6 +78,32 @@ export interface Delivery {
 /** A delivery with its attempts, oldest first. */
 export interface DeliveryWithAttempts extends Delivery {
   attempts: DeliveryAttempt[];
+}
+
+/**
+ * The body POSTed once every item of a batch is terminal (`batch.completed`):
+ * counts per state and the success rate; fetch `/v1/batches/{id}` for the items.
+ */
+export function batchDeliveryPayload(batch: Batch, counts: Readonly<Record<string, number>>, completedAt: number): Record<string, unknown> {
+  const succeeded = counts.completed ?? 0;
+  const failed = counts.failed ?? 0;
+  const cancelled = counts.cancelled ?? 0;
+  const finished = succeeded + failed + cancelled;
+  return {
+    type: 'batch.completed',
+    batch_id: batch.id,
+    status: 'completed',
+    operation: batch.operation,
+    total: batch.total,
+    succeeded,
+    failed,
+    cancelled,
+    success_rate: finished > 0 ? succeeded / finished : null,
+    created_at: new Date(batch.created_at).toISOString(),
+    completed_at: new Date(completedAt).toISOString(),
+    location: `/v1/batches/${batch.id}`,
+    ...(batch.metadata ? { metadata: batch.metadata } : {}),
+  };
 }
 
 /**

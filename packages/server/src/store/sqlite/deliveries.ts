@@ -5,9 +5,11 @@
  */
 import type Database from 'better-sqlite3';
 import {
+  batchDeliveryPayload,
   deliveryPayload,
   isTerminal,
   newDeliveryId,
+  type Batch,
   type Delivery,
   type DeliveryAttempt,
   type DeliveryError,
@@ -64,6 +66,32 @@ export function insertDeliveryFor(s: Statements, request: Request, now: number):
     event: `request.${request.status}`,
     url: request.webhook_url,
     payload: JSON.stringify(deliveryPayload(request)),
+    now,
+  });
+}
+
+/**
+ * Writes the batch's outbox row when `request` was its last unfinished item
+ * (the batch-level webhook, `batch.completed`); no-op otherwise or without a
+ * batch `webhook_url`. Runs in the item's terminal transaction, so exactly one
+ * transition can see the batch finish.
+ */
+export function insertBatchDeliveryIfDone(s: Statements, request: Request, now: number): void {
+  if (request.batch_id === null || !isTerminal(request.status)) return;
+  const row = s.BATCH_GET.get({ id: request.batch_id }) as (Omit<Batch, 'metadata'> & { metadata: string | null }) | undefined;
+  if (!row || row.webhook_url === null) return;
+  const counts: Record<string, number> = {};
+  for (const { status, n } of s.BATCH_STATUS_COUNTS.all({ batch_id: row.id }) as { status: string; n: number }[]) counts[status] = n;
+  if ((counts.pending ?? 0) + (counts.processing ?? 0) > 0) return;
+  if (s.DELIVERY_EXISTS_FOR.get({ request_id: row.id })) return;
+  const batch: Batch = { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) };
+  s.DELIVERY_INSERT.run({
+    id: newDeliveryId(now),
+    request_id: batch.id,
+    tenant: batch.tenant,
+    event: 'batch.completed',
+    url: batch.webhook_url,
+    payload: JSON.stringify(batchDeliveryPayload(batch, counts, now)),
     now,
   });
 }

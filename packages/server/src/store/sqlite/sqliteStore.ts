@@ -452,6 +452,7 @@ export class SqliteStore implements Store {
     const event = this.insertEvent(row.id, row.last_seq, 'status', data, now);
     // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
     outbox.insertDeliveryFor(this.s, request, now);
+    outbox.insertBatchDeliveryIfDone(this.s, request, now);
     return { request, event };
   }
 

@@ -45,6 +45,12 @@ VALUES (@id, @tenant, @operation, @concurrency, @total, @webhook_url, @metadata,
 /** @id → the batch row. */
 export const BATCH_GET = `SELECT * FROM batches WHERE id = @id`;
 
+/** @batch_id → how many of its items are in each state. */
+export const BATCH_STATUS_COUNTS = `SELECT status, COUNT(*) AS n FROM requests WHERE batch_id = @batch_id GROUP BY status`;
+
+/** @request_id → 1 when a delivery exists for this request (or batch) id. */
+export const DELIVERY_EXISTS_FOR = `SELECT 1 AS found FROM deliveries WHERE request_id = @request_id LIMIT 1`;
+
 /** @id → its items, in submission order. */
 export const BATCH_ITEMS = `SELECT * FROM requests WHERE batch_id = @id ORDER BY id`;
 
