@@ -1,10 +1,13 @@
 /**
- * What the benchmark suites share (bench/run.mjs and bench/polling.mjs): a
- * group of child processes that is always stopped (SIGTERM, then SIGKILL),
- * the machine description written into RESULTS.md, and number formatting.
+ * What the benchmark suites share (bench/run.mjs, bench/polling.mjs and
+ * bench/notify.mjs): a group of child processes that is always stopped
+ * (SIGTERM, then SIGKILL), the machine description written into RESULTS.md,
+ * a node:http request helper, a process's CPU time, RSS and descriptors from
+ * /proc (Linux), and number formatting.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +73,9 @@ export function createProcessGroup({ keepTempDirs = false } = {}) {
         const match = ready.exec(output);
         if (match) {
           done();
-          resolve({ ...child, url: match[1] });
+          // warn+ lines from here on: start-up warnings (e.g. "webhooks.secret is not set") are not load.
+          const atReady = logLines;
+          resolve({ ...child, url: match[1], logLines: () => logLines - atReady });
         }
       };
       const onExit = (code, signal) => fail(new Error(`${name} exited early (code ${code}, signal ${signal})`));
@@ -250,7 +255,93 @@ export const loadAvg = () =>
     .join(' / ');
 
 // ---------------------------------------------------------------------------
+// HTTP and timing
+
+/**
+ * One HTTP request with node:http on `agent`; resolves with status, headers and
+ * body text. Rejects on a network error, after `timeoutMs`, or when `signal` aborts.
+ */
+export function request(agent, { hostname, port, method = 'GET', path: reqPath, headers = {}, body, timeoutMs, signal }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname, port, method, path: reqPath, agent, headers, signal, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Resolves at epoch `ms`, or at once if past. The timer is ref'd: it keeps the process alive, as a measurement window needs. */
+export function until(ms) {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - Date.now())));
+}
+
+// ---------------------------------------------------------------------------
+// A process, from /proc (Linux)
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
+export const CLK_TCK = (() => {
+  try {
+    return (
+      Number(
+        execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      ) || 100
+    );
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system, all threads) of process `pid` so far, in ms. */
+export function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "pid (comm) ": state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** Resident set size of `pid`, in MiB. */
+export function rssMiB(pid) {
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb === undefined ? NaN : Number(kb) / 1024;
+}
+
+/** Open descriptors of `pid` (≈ its connections, plus a few dozen files). */
+export function openFds(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
+/** `ulimit -n` of this process (the servers inherit it), or null if it cannot be read. */
+export function openFileLimit() {
+  try {
+    const text = readFileSync('/proc/self/limits', 'utf8');
+    const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
+    if (soft === 'unlimited') return Infinity;
+    return soft === undefined ? null : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Formatting
+
+/** The p-th percentile (nearest rank) of `values`; NaN when empty. */
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
 
 export const fmtMs = (n) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: 2 }) : 'n/a');
 export const fmt = (n, digits = 0) =>

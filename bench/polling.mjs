@@ -26,9 +26,8 @@
  * (the window) and count; every child is stopped at the end, also on error,
  * Ctrl-C or when the run overruns its budget. Linux only (reads /proc).
  */
-import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -39,8 +38,10 @@ import autocannon from 'autocannon';
 import {
   BASELINE,
   CLI,
+  CLK_TCK,
   RESULTS,
   ROOT,
+  cpuMs,
   createProcessGroup,
   delay,
   fmt,
@@ -49,7 +50,13 @@ import {
   intFlag,
   loadAvg,
   machine,
+  openFds,
+  openFileLimit,
+  percentile,
   ratio,
+  request,
+  rssMiB,
+  until,
   utcNow,
 } from './lib.mjs';
 
@@ -187,18 +194,6 @@ export async function main(argv) {
   }
 }
 
-/** `ulimit -n` of this process (the servers inherit it), or null if it cannot be read. */
-function openFileLimit() {
-  try {
-    const text = readFileSync('/proc/self/limits', 'utf8');
-    const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
-    if (soft === 'unlimited') return Infinity;
-    return soft === undefined ? null : Number(soft);
-  } catch {
-    return null;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Servers
 
@@ -283,24 +278,6 @@ async function backlog(url) {
   } catch (err) {
     return `GET /ready failed: ${err.message}`;
   }
-}
-
-/**
- * One HTTP request with node:http on `agent`; resolves with status, headers and
- * body text. Rejects on a network error, after `timeoutMs`, or when `signal` aborts.
- */
-function request(agent, { hostname, port, method = 'GET', path: reqPath, headers = {}, body, timeoutMs, signal }) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, method, path: reqPath, agent, headers, signal, timeout: timeoutMs }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -392,47 +369,6 @@ async function pollRatesErrand(group, settings) {
 
 // ---------------------------------------------------------------------------
 // Part 2: N clients waiting for results
-
-const CLK_TCK = (() => {
-  try {
-    return (
-      Number(
-        execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
-          .trim(),
-      ) || 100
-    );
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU time (user + system, all threads) of process `pid` so far, in ms. */
-function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "pid (comm) ": state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
-
-/** Resident set size of `pid`, in MiB. */
-function rssMiB(pid) {
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return kb === undefined ? NaN : Number(kb) / 1024;
-}
-
-function openFds(pid) {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Resolves at epoch `ms`, or at once if past. The timer is ref'd: it keeps the process alive, as the window needs. */
-function until(ms) {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - Date.now())));
-}
 
 const MODES = {
   long: {
@@ -653,12 +589,6 @@ function countBetween(times, from, to) {
 
 // ---------------------------------------------------------------------------
 // Report
-
-function percentile(values, p) {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
 const statusText = (o) =>

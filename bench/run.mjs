@@ -11,8 +11,9 @@
  *   npm run build -w errand && npm run bench -- [--duration 10] [--connections 32]
  *
  * `--suite polling` runs bench/polling.mjs instead (conditional polls and
- * 1,000 clients long-polling vs polling every second); `--suite throughput`
- * (this file's own measurements) is the default.
+ * 1,000 clients long-polling vs polling every second), `--suite notify`
+ * bench/notify.mjs (webhook deliveries per second, SSE fan-out to 1,000
+ * subscribers); `--suite throughput` (this file's own measurements) is the default.
  *
  * Everything listens on and targets 127.0.0.1. Every child process is stopped
  * at the end, also on error, Ctrl-C, or when the whole run overruns its budget.
@@ -46,7 +47,7 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------
 // Suite: `--suite polling` hands the other flags to bench/polling.mjs.
 
-const SUITES = ['throughput', 'polling'];
+const SUITES = ['throughput', 'polling', 'notify'];
 let suite = 'throughput';
 const args = [];
 {
@@ -66,10 +67,14 @@ if (suite === 'polling') {
   const { main: polling } = await import('./polling.mjs');
   process.exit(await polling(args));
 }
+if (suite === 'notify') {
+  const { main: notify } = await import('./notify.mjs');
+  process.exit(await notify(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
-  --suite NAME      throughput (the default; the flags below) or polling (its own flags: --suite polling --help)
+  --suite NAME      throughput (the default; the flags below), polling or notify (their own flags: --suite polling --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
