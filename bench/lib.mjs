@@ -6,7 +6,7 @@
  * /proc (Linux), and number formatting.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,23 @@ export const BASELINE = path.join(BENCH_DIR, 'baseline-server.mjs');
 export const RESULTS = path.join(BENCH_DIR, 'RESULTS.md');
 /** The line both servers print once they accept connections; group 1 is the URL. */
 export const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
+
+/**
+ * Starts `errand serve --config <dir>/errand.yaml` in `dir` as a child of
+ * `group`, optionally under `--cpu-prof` (profiles kept in `<dir>/profiles`).
+ * Resolves with the child once it is listening.
+ */
+export async function spawnErrand(group, { label, dir, cpuProf = false }) {
+  const args = [];
+  if (cpuProf) {
+    const profDir = path.join(dir, 'profiles');
+    mkdirSync(profDir, { recursive: true });
+    args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+    process.stderr.write(`bench: CPU profiles of errand (${label}) go to ${profDir}\n`);
+  }
+  args.push(CLI, 'serve', '--config', path.join(dir, 'errand.yaml'));
+  return group.startChild(`errand (${label})`, args, { cwd: dir });
+}
 
 export function delay(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

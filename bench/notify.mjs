@@ -33,7 +33,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -62,6 +62,7 @@ import {
   request,
   rssMiB,
   utcNow,
+  spawnErrand,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -222,15 +223,7 @@ async function startErrand(group, settings, label, { operations, yaml = [] }) {
     lines.push(`  ${name}:`, `    module: ./${name}.mjs`);
   }
   writeFileSync(path.join(dir, 'errand.yaml'), `${lines.join('\n')}\n`);
-  const args = [];
-  if (settings.cpuProf) {
-    const profDir = path.join(dir, 'profiles');
-    mkdirSync(profDir);
-    args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-    process.stderr.write(`bench: CPU profiles of errand (${label}) go to ${profDir}\n`);
-  }
-  args.push(CLI, 'serve', '--config', path.join(dir, 'errand.yaml'));
-  const server = await group.startChild(`errand (${label})`, args, { cwd: dir });
+  const server = await spawnErrand(group, { label, dir, cpuProf: settings.cpuProf });
   return { ...server, dir };
 }
 

@@ -58,6 +58,7 @@ import {
   rssMiB,
   until,
   utcNow,
+  spawnErrand,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -217,7 +218,7 @@ async function startErrand(group, label) {
       '',
     ].join('\n'),
   );
-  return group.startChild(`errand (${label})`, [CLI, 'serve', '--config', path.join(dir, 'errand.yaml')], { cwd: dir });
+  return spawnErrand(group, { label, dir });
 }
 
 /** Submits `count` no-ops that start at `runAt` (epoch ms), `concurrency` at a time; resolves with their ids. */

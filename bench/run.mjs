@@ -19,7 +19,7 @@
  * at the end, also on error, Ctrl-C, or when the whole run overruns its budget.
  * `node bench/run.mjs --help` lists the flags.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +40,7 @@ import {
   ratio,
   statusList,
   utcNow,
+  spawnErrand,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -222,15 +223,7 @@ async function runErrand(synchronous) {
       '',
     ].join('\n'),
   );
-  const args = [];
-  if (CPU_PROF) {
-    const profDir = path.join(dir, 'profiles');
-    mkdirSync(profDir);
-    args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-    process.stderr.write(`bench: CPU profiles for errand (${synchronous}) go to ${profDir}\n`);
-  }
-  args.push(CLI, 'serve', '--config', path.join(dir, 'errand.yaml'));
-  const server = await group.startChild(`errand (${synchronous})`, args, { cwd: dir });
+  const server = await spawnErrand(group, { label: synchronous, dir, cpuProf: CPU_PROF });
   try {
     const submit = await measure(`errand(${synchronous}) submit`, 202, (d) => submitLoad(server.url, d));
     const afterSubmit = await backlog(server.url);
