@@ -1,5 +1,7 @@
 export { openStore } from './open.js';
 export type { OpenStoreOptions } from './open.js';
+export { applicationName, hasDatabaseClock, PostgresStore } from './postgres/index.js';
+export type { MigrationReport, PostgresStoreOptions } from './postgres/index.js';
 export { SqliteStore } from './sqlite/index.js';
 export type { SqliteStoreOptions } from './sqlite/index.js';
 export type {

@@ -1,11 +1,17 @@
-import { ErrandError } from '../model/index.js';
+import { PostgresStore } from './postgres/index.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions {
-  /** `sqlite:PATH` or `sqlite::memory:` (PostgreSQL arrives in a later release). */
+  /** `sqlite:PATH`, `sqlite::memory:`, or `postgres://…` / `postgresql://…` (optionally `?schema=NAME`). */
   url: string;
   synchronous?: 'full' | 'normal';
+  /** PostgreSQL: this node's id, set as its connections' `application_name` (NOTIFY payloads name their writer by it). */
+  nodeId?: string | undefined;
+  /** PostgreSQL: most connections this node opens. */
+  poolSize?: number | undefined;
+  /** PostgreSQL: how long to wait for a connection before answering `store_unavailable`, in ms. */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** Opens and migrates the store a URL names. */
@@ -17,7 +23,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new ErrandError('store_unavailable', 'store.url: the PostgreSQL store is not available in this release; use sqlite:PATH');
+    const store = new PostgresStore({ url, nodeId: options.nodeId, poolSize: options.poolSize, connectTimeoutMs: options.connectTimeoutMs });
+    try {
+      await store.migrate();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
   }
-  throw new Error(`store.url: "${url}" is not a store URL; write sqlite:./data/errand.db`);
+  throw new Error(`store.url: "${url}" is not a store URL; write sqlite:./data/errand.db or postgres://user@host:5432/db`);
 }

@@ -1,0 +1,3 @@
+export { hasDatabaseClock, PostgresStore } from './postgresStore.js';
+export { applicationName, type PostgresStoreOptions } from './connection.js';
+export type { MigrationReport } from './migrate.js';

@@ -1,0 +1,96 @@
+/** Output events, event reads, lease renewal and the rescue of requests whose lease expired (their node died). */
+import type pg from 'pg';
+import type { RequestError, RequestEvent } from '../../model/index.js';
+import { eventFromRow, type EventRow, type RequestRow } from '../sqlite/rows.js';
+import type { EventAppendParams, EventListAfterParams, LeaseExtendParams, LeaseRescueExpiredParams, Transition } from '../store.js';
+import { query, transaction } from './connection.js';
+import { lockBatches } from './locks.js';
+import { insertEvents, statusTransition } from './transitions.js';
+
+export async function eventAppend(pool: pg.Pool, p: EventAppendParams): Promise<RequestEvent | null> {
+  return transaction(pool, async (tx) => {
+    const row = (
+      await tx.query<{ last_seq: number }>(
+        `UPDATE requests SET last_seq = last_seq + 1
+         WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3
+         RETURNING last_seq`,
+        [p.id, p.attempt, p.owner],
+      )
+    ).rows[0];
+    if (!row) return null;
+    const [event] = await insertEvents(tx, [{ requestId: p.id, seq: row.last_seq, type: p.type, data: p.data, now: p.now }]);
+    return event!;
+  });
+}
+
+export async function eventListAfter(pool: pg.Pool, p: EventListAfterParams): Promise<RequestEvent[]> {
+  const { rows } = await query<EventRow>(pool, 'SELECT * FROM request_events WHERE request_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+    p.id,
+    p.afterSeq,
+    p.limit,
+  ]);
+  return rows.map(eventFromRow);
+}
+
+export async function leaseExtend(pool: pg.Pool, p: LeaseExtendParams): Promise<boolean> {
+  const { rowCount } = await query(
+    pool,
+    `UPDATE requests SET lease_expires_at = $4, updated_at = $5
+     WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`,
+    [p.id, p.attempt, p.owner, p.now + p.leaseMs, p.now],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * Takes back requests whose lease expired: rows locked with SKIP LOCKED, so
+ * two nodes' rescuers never rescue one request twice, and each update is
+ * guarded by the attempt it saw.
+ */
+export async function leaseRescueExpired(pool: pg.Pool, p: LeaseRescueExpiredParams): Promise<Transition[]> {
+  return transaction(pool, async (tx) => {
+    const { rows } = await tx.query<RequestRow>(
+      `SELECT * FROM requests
+       WHERE status = 'processing' AND (lease_expires_at <= $1 OR ($2::text IS NOT NULL AND lease_owner IS DISTINCT FROM $2))
+       ORDER BY lease_expires_at
+       LIMIT $3
+       FOR UPDATE SKIP LOCKED`,
+      [p.now, p.allExcept ?? null, p.limit],
+    );
+    // Failing a batch's items may write its batch.completed delivery under the batch's lock: take them all
+    // now, in the sorted order claims use, so this transaction cannot deadlock with a claimer.
+    await lockBatches(tx, rows.flatMap((r) => (r.batch_id === null ? [] : [r.batch_id])));
+    const out: Transition[] = [];
+    for (const current of rows) {
+      const exhausted = current.attempt >= current.max_attempts || p.now >= current.deadline;
+      const error: RequestError = {
+        type: 'lease_expired',
+        message: `The worker running attempt ${current.attempt} stopped (crash or restart) before it finished`,
+        retryable: !exhausted,
+      };
+      const row = exhausted
+        ? (
+            await tx.query<RequestRow>(
+              `UPDATE requests
+               SET status = 'failed', error = $3, lease_owner = NULL, lease_expires_at = NULL, completed_at = $4,
+                   updated_at = $4, last_seq = last_seq + 1
+               WHERE id = $1 AND status = 'processing' AND attempt = $2
+               RETURNING *`,
+              [current.id, current.attempt, JSON.stringify(error), p.now],
+            )
+          ).rows[0]
+        : (
+            await tx.query<RequestRow>(
+              `UPDATE requests
+               SET status = 'pending', error = $3, run_at = $5, lease_owner = NULL, lease_expires_at = NULL,
+                   updated_at = $4, last_seq = last_seq + 1
+               WHERE id = $1 AND status = 'processing' AND attempt = $2
+               RETURNING *`,
+              [current.id, current.attempt, JSON.stringify(error), p.now, p.now + p.retryDelayMs(current.attempt, current.operation)],
+            )
+          ).rows[0];
+      if (row) out.push(await statusTransition(tx, row, p.now, { error }));
+    }
+    return out;
+  });
+}

@@ -1,0 +1,14 @@
+import { migration0001 } from './0001_init.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Every PostgreSQL migration, in order. Append only; never edit a released one.
+ * Like SQLite's, they are TypeScript modules holding SQL, so `tsc` puts them in
+ * dist/ with the rest of the code (no copy step, no file reads at run time).
+ */
+export const PG_MIGRATIONS: readonly Migration[] = [migration0001];

@@ -1,0 +1,244 @@
+/**
+ * Requests: insert (plain, idempotent, many), reads, and the guarded
+ * transitions out of `processing`. Each write is one transaction; a guarded
+ * UPDATE that matches 0 rows means the claim is stale (lease lost) or the
+ * request already moved on, and returns null, as store.ts requires.
+ */
+import type pg from 'pg';
+import type { Request } from '../../model/index.js';
+import { requestFromRow, rowFromNewRequest, type RequestRow } from '../sqlite/rows.js';
+import type {
+  CancelOutcome,
+  IdempotentInsert,
+  NewRequest,
+  RequestCancelParams,
+  RequestCompleteParams,
+  RequestCounts,
+  RequestCountsParams,
+  RequestFailParams,
+  RequestGetByIdParams,
+  RequestGetByRetryOfParams,
+  RequestInsertIdempotentParams,
+  RequestListParams,
+  RequestNextRunAtParams,
+  RequestProgressParams,
+  RequestReleaseParams,
+  RequestRetryParams,
+  Transition,
+} from '../store.js';
+import { query, transaction, type Tx } from './connection.js';
+import { insertEvents, statusTransition } from './transitions.js';
+
+const COLUMNS = [
+  'id', 'tenant', 'operation', 'input', 'mode', 'max_attempts', 'run_at', 'task_timeout_ms', 'deadline', 'webhook_url',
+  'idempotency_key', 'priority', 'estimated_ms', 'metadata', 'retry_of', 'batch_id', 'created_at',
+] as const;
+/** Rows per INSERT statement: keeps a 10,000-item batch under PostgreSQL's 65,535 bind parameters. */
+const ROWS_PER_INSERT = 1000;
+
+/** Inserts pending requests (last_seq = 1, their first status event) and their events, in the caller's transaction. */
+export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): Promise<Transition[]> {
+  const out: Transition[] = [];
+  for (let start = 0; start < requests.length; start += ROWS_PER_INSERT) {
+    const chunk = requests.slice(start, start + ROWS_PER_INSERT);
+    const values: unknown[] = [];
+    const tuples = chunk.map((r) => {
+      const row = rowFromNewRequest(r);
+      const first = values.length;
+      for (const c of COLUMNS) values.push(row[c]);
+      return `(${COLUMNS.map((_, i) => `$${first + i + 1}`).join(', ')}, 'pending', 0, $${first + COLUMNS.indexOf('created_at') + 1}, 1)`;
+    });
+    const { rows } = await tx.query<RequestRow>(
+      `INSERT INTO requests (${COLUMNS.join(', ')}, status, attempt, updated_at, last_seq) VALUES ${tuples.join(', ')} RETURNING *`,
+      values,
+    );
+    const byId = new Map(rows.map((row) => [row.id, requestFromRow(row)]));
+    const inserted = chunk.map((r) => byId.get(r.id)!);
+    // A new request is never terminal (no outbox row); each first event carries its item's own created_at.
+    const events = await insertEvents(
+      tx,
+      inserted.map((r) => ({ requestId: r.id, seq: 1, type: 'status' as const, data: { status: 'pending', attempt: 0 }, now: r.created_at })),
+    );
+    inserted.forEach((request, i) => out.push({ request, event: events[i]! }));
+  }
+  return out;
+}
+
+export async function requestInsert(pool: pg.Pool, request: NewRequest): Promise<Transition> {
+  return transaction(pool, async (tx) => (await insertRequests(tx, [request]))[0]!);
+}
+
+/**
+ * Atomic under concurrency without a table lock: the key row is claimed with
+ * INSERT … ON CONFLICT, which waits for a concurrent inserter of the same key
+ * to commit or roll back. The ON CONFLICT … WHERE only looks at the key row
+ * itself (a subquery there would read an older snapshot); a live key whose
+ * request retention purged is taken over under the row lock of FOR UPDATE.
+ */
+export async function requestInsertIdempotent(pool: pg.Pool, p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
+  const { key, request } = p;
+  const now = request.created_at;
+  return transaction(pool, async (tx): Promise<IdempotentInsert> => {
+    const params = [key.tenant, key.key, key.fingerprint, request.id, now, key.expiresAt];
+    const claimed = await tx.query(
+      `INSERT INTO idempotency_keys (tenant, key, fingerprint, request_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (tenant, key) DO UPDATE
+         SET fingerprint = EXCLUDED.fingerprint, request_id = EXCLUDED.request_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+         WHERE idempotency_keys.expires_at <= $5
+       RETURNING request_id`,
+      params,
+    );
+    if (claimed.rowCount === 0) {
+      const existing = (
+        await tx.query<{ fingerprint: string; request_id: string }>('SELECT fingerprint, request_id FROM idempotency_keys WHERE tenant = $1 AND key = $2 FOR UPDATE', [
+          key.tenant,
+          key.key,
+        ])
+      ).rows[0]!;
+      const original = (await tx.query<RequestRow>('SELECT * FROM requests WHERE id = $1', [existing.request_id])).rows[0];
+      if (original) return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
+      // A key whose request was purged by retention is spent: reuse it.
+      await tx.query('UPDATE idempotency_keys SET fingerprint = $3, request_id = $4, created_at = $5, expires_at = $6 WHERE tenant = $1 AND key = $2', params);
+    }
+    return { outcome: 'created', transition: (await insertRequests(tx, [request]))[0]! };
+  });
+}
+
+export async function requestGetById(pool: pg.Pool, p: RequestGetByIdParams): Promise<Request | null> {
+  const row = (await query<RequestRow>(pool, 'SELECT * FROM requests WHERE id = $1', [p.id])).rows[0];
+  if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+  return requestFromRow(row);
+}
+
+export async function requestGetByRetryOf(pool: pg.Pool, p: RequestGetByRetryOfParams): Promise<Request | null> {
+  const row = (await query<RequestRow>(pool, 'SELECT * FROM requests WHERE retry_of = $1', [p.id])).rows[0];
+  return row ? requestFromRow(row) : null;
+}
+
+export async function requestList(pool: pg.Pool, p: RequestListParams): Promise<Request[]> {
+  const { rows } = await query<RequestRow>(
+    pool,
+    `SELECT * FROM requests
+     WHERE ($1::text IS NULL OR tenant = $1)
+       AND ($2::text[] IS NULL OR status = ANY($2))
+       AND ($3::text IS NULL OR operation = $3)
+       AND ($4::text IS NULL OR id < $4)
+     ORDER BY id DESC
+     LIMIT $5`,
+    [p.tenant ?? null, p.statuses && p.statuses.length > 0 ? [...p.statuses] : null, p.operation ?? null, p.beforeId ?? null, p.limit],
+  );
+  return rows.map(requestFromRow);
+}
+
+export async function requestCounts(pool: pg.Pool, p: RequestCountsParams = {}): Promise<RequestCounts> {
+  const { rows } = await query<RequestCounts>(
+    pool,
+    `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'processing')::int AS processing
+     FROM requests WHERE status IN ('pending', 'processing') AND ($1::text IS NULL OR operation = $1)`,
+    [p.operation ?? null],
+  );
+  return { pending: rows[0]!.pending, processing: rows[0]!.processing };
+}
+
+export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams): Promise<number | null> {
+  const { rows } = await query<{ run_at: number | null }>(pool, `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > $1`, [p.after]);
+  return rows[0]?.run_at ?? null;
+}
+
+/** The claim guard of every transition out of `processing`: $1 id, $2 attempt, $3 owner, $4 now. */
+const CLAIMED = `WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`;
+
+/** Runs a guarded UPDATE … RETURNING * and appends its status event; null when it matched no row. */
+async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
+  return transaction(pool, async (tx) => {
+    const row = (await tx.query<RequestRow>(sql, values)).rows[0];
+    return row ? statusTransition(tx, row, now, extra) : null;
+  });
+}
+
+const ref = (p: RequestReleaseParams) => [p.id, p.attempt, p.owner, p.now];
+
+export function requestComplete(pool: pg.Pool, p: RequestCompleteParams): Promise<Transition | null> {
+  return guarded(
+    pool,
+    `UPDATE requests
+     SET status = 'completed', result = $5, error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+         completed_at = $4, updated_at = $4, last_seq = last_seq + 1
+     ${CLAIMED} RETURNING *`,
+    [...ref(p), JSON.stringify(p.result === undefined ? null : p.result)],
+    p.now,
+  );
+}
+
+export function requestFail(pool: pg.Pool, p: RequestFailParams): Promise<Transition | null> {
+  return guarded(
+    pool,
+    `UPDATE requests
+     SET status = 'failed', error = $5, lease_owner = NULL, lease_expires_at = NULL,
+         completed_at = $4, updated_at = $4, last_seq = last_seq + 1
+     ${CLAIMED} RETURNING *`,
+    [...ref(p), JSON.stringify(p.error)],
+    p.now,
+    { error: p.error },
+  );
+}
+
+export function requestRetry(pool: pg.Pool, p: RequestRetryParams): Promise<Transition | null> {
+  return guarded(
+    pool,
+    `UPDATE requests
+     SET status = 'pending', error = $5, run_at = $6, lease_owner = NULL, lease_expires_at = NULL,
+         updated_at = $4, last_seq = last_seq + 1
+     ${CLAIMED} RETURNING *`,
+    [...ref(p), JSON.stringify(p.error), p.runAt],
+    p.now,
+    { error: p.error, run_at: p.runAt },
+  );
+}
+
+export function requestRelease(pool: pg.Pool, p: RequestReleaseParams): Promise<Transition | null> {
+  return guarded(
+    pool,
+    `UPDATE requests
+     SET status = 'pending', attempt = attempt - 1, run_at = $4, lease_owner = NULL, lease_expires_at = NULL, progress = NULL,
+         updated_at = $4, last_seq = last_seq + 1
+     ${CLAIMED} RETURNING *`,
+    ref(p),
+    p.now,
+    { released: true },
+  );
+}
+
+export async function requestProgress(pool: pg.Pool, p: RequestProgressParams): Promise<Transition | null> {
+  return transaction(pool, async (tx) => {
+    const row = (
+      await tx.query<RequestRow>(`UPDATE requests SET progress = $5, updated_at = $4, last_seq = last_seq + 1 ${CLAIMED} RETURNING *`, [
+        ...ref(p),
+        JSON.stringify(p.progress),
+      ])
+    ).rows[0];
+    if (!row) return null;
+    const [event] = await insertEvents(tx, [{ requestId: row.id, seq: row.last_seq, type: 'progress', data: p.progress, now: p.now }]);
+    return { request: requestFromRow(row), event: event! };
+  });
+}
+
+export async function requestCancel(pool: pg.Pool, p: RequestCancelParams): Promise<CancelOutcome> {
+  return transaction(pool, async (tx): Promise<CancelOutcome> => {
+    const current = (await tx.query<RequestRow>('SELECT * FROM requests WHERE id = $1 FOR UPDATE', [p.id])).rows[0];
+    if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
+    const row = (
+      await tx.query<RequestRow>(
+        `UPDATE requests
+         SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = $2, updated_at = $2,
+             last_seq = last_seq + 1,
+             error = '{"type":"cancelled","message":"Request cancelled by user","retryable":false}'
+         WHERE id = $1 AND status IN ('pending', 'processing')
+         RETURNING *`,
+        [p.id, p.now],
+      )
+    ).rows[0];
+    if (!row) return { outcome: 'already_finished', request: requestFromRow(current) };
+    return { outcome: 'cancelled', transition: await statusTransition(tx, row, p.now), wasProcessing: current.status === 'processing' };
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * Appending events: every state change, progress report and output chunk
+ * inserts one `request_events` row with the request's next seq (its
+ * `last_seq`, bumped by the same statement that changed the request), and a
+ * terminal transition writes its webhook deliveries (the outbox) in the same
+ * transaction. The events' AFTER INSERT trigger NOTIFYs other nodes on commit.
+ */
+import type { RequestEvent } from '../../model/index.js';
+import { requestFromRow, type RequestRow } from '../sqlite/rows.js';
+import type { Transition } from '../store.js';
+import type { Tx } from './connection.js';
+import { insertBatchDeliveryIfDone, insertDeliveryFor } from './deliveries.js';
+
+interface NewEvent {
+  requestId: string;
+  seq: number;
+  type: RequestEvent['type'];
+  data: unknown;
+  now: number;
+}
+
+/** Inserts events in one statement; returns them as the model sees them. */
+export async function insertEvents(tx: Tx, events: readonly NewEvent[]): Promise<RequestEvent[]> {
+  if (events.length === 0) return [];
+  const json = events.map((e) => JSON.stringify(e.data === undefined ? null : e.data));
+  await tx.query(
+    `INSERT INTO request_events (request_id, seq, type, data, created_at)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[])`,
+    [events.map((e) => e.requestId), events.map((e) => e.seq), events.map((e) => e.type), json, events.map((e) => e.now)],
+  );
+  return events.map((e, i) => ({ request_id: e.requestId, seq: e.seq, type: e.type, data: JSON.parse(json[i]!) as unknown, created_at: e.now }));
+}
+
+/** The status events of rows a statement just changed (each row's `last_seq` already bumped), plus their outbox rows. */
+export async function statusTransitions(tx: Tx, rows: readonly RequestRow[], now: number, extra: Record<string, unknown> = {}): Promise<Transition[]> {
+  const requests = rows.map(requestFromRow);
+  const events = await insertEvents(
+    tx,
+    requests.map((request, i) => {
+      const data: Record<string, unknown> = { status: request.status, attempt: request.attempt, ...extra };
+      if (request.status === 'cancelled') data.error = request.error;
+      return { requestId: request.id, seq: rows[i]!.last_seq, type: 'status' as const, data, now };
+    }),
+  );
+  for (const request of requests) {
+    // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
+    await insertDeliveryFor(tx, request, now);
+    await insertBatchDeliveryIfDone(tx, request, now);
+  }
+  return requests.map((request, i) => ({ request, event: events[i]! }));
+}
+
+export async function statusTransition(tx: Tx, row: RequestRow, now: number, extra: Record<string, unknown> = {}): Promise<Transition> {
+  const [transition] = await statusTransitions(tx, [row], now, extra);
+  return transition!;
+}
