@@ -21,6 +21,9 @@ export interface DispatcherOptions extends RunnerDeps {
   pollMs: number;
 }
 
+/** Longest retry delay after repeated claim failures, in poll intervals. */
+const MAX_BACKOFF_POLLS = 16;
+
 export class Dispatcher {
   private readonly running = new Map<string, RunningAttempt>();
   private readonly runningByOperation = new Map<string, number>();
@@ -33,6 +36,8 @@ export class Dispatcher {
   private tickPromise: Promise<void> | undefined;
   /** `now` of the last claim query: work due before it and not claimed is held back by limits. */
   private lastClaimAt = -Infinity;
+  /** Claim loops that failed in a row (store unavailable): the retry delay doubles with each, up to MAX_BACKOFF_POLLS polls. */
+  private failures = 0;
   private readonly log: Logger;
   private readonly store: Store;
   private readonly clock: Clock;
@@ -112,8 +117,12 @@ export class Dispatcher {
         this.again = false;
         await this.claimWhileRoom();
       } while (this.again && !this.stopping);
+      this.failures = 0;
     } catch (err) {
-      this.log.error({ err }, 'claiming work failed; will try again');
+      this.failures += 1;
+      // Once per outage at error level; the repeats (one per backoff step) at warn.
+      if (this.failures === 1) this.log.error({ err }, 'claiming work failed; will try again');
+      else this.log.warn({ err, failures: this.failures }, 'claiming work still fails; backing off');
     } finally {
       this.ticking = false;
     }
@@ -186,7 +195,12 @@ export class Dispatcher {
   }
 
   private async scheduleNext(): Promise<void> {
-    let delay = this.options.pollMs;
+    let delay = this.options.pollMs * 2 ** Math.min(Math.max(0, this.failures - 1), Math.log2(MAX_BACKOFF_POLLS));
+    if (this.failures > 0) {
+      // The store is failing: retry on the backoff timer (a wake-up, e.g. the database coming back, comes sooner).
+      if (!this.stopping && !this.ticking) this.arm(delay);
+      return;
+    }
     try {
       // Work already due at the last claim and still waiting is held back by a
       // concurrency limit: don't spin on it (a finishing attempt wakes us). Work
@@ -197,6 +211,10 @@ export class Dispatcher {
       this.log.warn({ err }, 'could not read the next run time');
     }
     if (this.stopping || this.ticking) return;
+    this.arm(delay);
+  }
+
+  private arm(delay: number): void {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = this.clock.setTimeout(() => this.wake(), Math.max(delay, 1));
   }

@@ -41,6 +41,19 @@ export interface EngineOptions {
   random?: (() => number) | undefined;
   /** Test seam: how webhook targets' host names resolve (default: the system resolver). */
   resolve?: Resolver | undefined;
+  /** This node's id (default: `newNodeId(config)`); give the store the same one so its notifications name this node. */
+  nodeId?: string | undefined;
+}
+
+/**
+ * A fresh node id: `engine.node_id` (default the hostname), then `:pid:random`.
+ * Always unique per process, so a restarted node never mistakes its
+ * predecessor's leases for its own; at most 55 characters, so it fits
+ * PostgreSQL's 63-byte `application_name` whole (notifications name their node by it).
+ */
+export function newNodeId(config: ErrandConfig): string {
+  const name = Buffer.from(config.engine.node_id ?? hostname()).subarray(0, 40).toString().replace(/\uFFFD+$/, '');
+  return `${name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
 export interface SubmitParams {
@@ -103,8 +116,7 @@ export class Engine {
     this.operations = options.operations;
     this.clock = options.clock ?? systemClock;
     this.log = log;
-    // Always unique per process: a restarted node must not mistake its predecessor's leases for its own.
-    this.nodeId = `${config.engine.node_id ?? hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.nodeId = options.nodeId ?? newNodeId(config);
     const random = options.random ?? Math.random;
     const retry = config.workflow.retry;
     const defaultPolicy = {
@@ -441,6 +453,19 @@ export class Engine {
   /** Runs one retention sweep now (tests, admin tooling). */
   purgeNow(): Promise<number> {
     return this.retention.sweep();
+  }
+
+  /**
+   * Aborts the handler of `id` if it runs on this node (another node cancelled
+   * the request); true when one was running.
+   */
+  abortLocal(id: string, cause: 'cancelled' | 'lease_lost'): boolean {
+    return this.dispatcher.abortRequest(id, cause);
+  }
+
+  /** Wakes the webhook deliverer (a delivery fell due, possibly written by another node). */
+  wakeWebhooks(): void {
+    this.webhooks.wake();
   }
 
   /** Wakes the dispatcher (e.g. after a clock jump in tests). */

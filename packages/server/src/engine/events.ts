@@ -53,6 +53,25 @@ export class EngineEvents {
     return () => this.emitter.off(name, listener);
   }
 
+  /**
+   * An event another node committed (relayed from the database): it reaches
+   * per-request subscribers only (SSE, long-polls, sync waiters). This node's own
+   * services (estimator, webhooks, metrics) act on their own node's events.
+   */
+  forward(payload: EngineEventMap['request:changed']): void {
+    this.perRequest.emit(payload.event.request_id, payload);
+  }
+
+  /** True when something listens to `id`'s changes on this node. */
+  hasSubscribers(id: string): boolean {
+    return this.perRequest.listenerCount(id) > 0;
+  }
+
+  /** The requests something on this node listens to. */
+  subscribedRequests(): string[] {
+    return this.perRequest.eventNames().filter((name): name is string => typeof name === 'string');
+  }
+
   /** Every change of one request; returns the unsubscribe function. */
   onRequest(id: string, listener: (payload: EngineEventMap['request:changed']) => void): () => void {
     this.perRequest.on(id, listener);

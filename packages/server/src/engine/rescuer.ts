@@ -37,8 +37,15 @@ export class LeaseRescuer {
   async start(): Promise<void> {
     if (this.started || this.stopped) return;
     this.started = true;
-    const allExcept = this.options.store.capabilities.exclusiveAccess ? this.options.owner : undefined;
-    await this.sweep(allExcept);
+    const { exclusiveAccess } = this.options.store.capabilities;
+    try {
+      await this.sweep(exclusiveAccess ? this.options.owner : undefined);
+    } catch (err) {
+      // Alone on the database, recovery must happen before anything is claimed: fail the start.
+      // Shared, an expired lease is rescued by whichever node sweeps next: just try again.
+      if (exclusiveAccess) throw err;
+      this.log.error({ err }, 'lease rescue sweep failed; will try again');
+    }
     this.schedule();
   }
 
