@@ -13,7 +13,9 @@
  * `--suite polling` runs bench/polling.mjs instead (conditional polls and
  * 1,000 clients long-polling vs polling every second), `--suite notify`
  * bench/notify.mjs (webhook deliveries per second, SSE fan-out to 1,000
- * subscribers); `--suite throughput` (this file's own measurements) is the default.
+ * subscribers), `--suite pg` bench/pg.mjs (end-to-end throughput on
+ * PostgreSQL, one and two nodes, beside pg-boss and graphile-worker);
+ * `--suite throughput` (this file's own measurements) is the default.
  *
  * Everything listens on and targets 127.0.0.1. Every child process is stopped
  * at the end, also on error, Ctrl-C, or when the whole run overruns its budget.
@@ -48,7 +50,7 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------
 // Suite: `--suite polling` hands the other flags to bench/polling.mjs.
 
-const SUITES = ['throughput', 'polling', 'notify'];
+const SUITES = ['throughput', 'polling', 'notify', 'pg'];
 let suite = 'throughput';
 const args = [];
 {
@@ -72,10 +74,14 @@ if (suite === 'notify') {
   const { main: notify } = await import('./notify.mjs');
   process.exit(await notify(args));
 }
+if (suite === 'pg') {
+  const { main: pgSuite } = await import('./pg.mjs');
+  process.exit(await pgSuite(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
-  --suite NAME      throughput (the default; the flags below), polling or notify (their own flags: --suite polling --help)
+  --suite NAME      throughput (the default; the flags below), polling, notify or pg (their own flags: --suite polling --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
