@@ -4,13 +4,16 @@
  * defaults). A module is a .js/.mjs file (imported natively) or a .ts/.mts file
  * (compiled on import by tsx, no build step); its default export is the
  * operation (a plain `{ run }` object works too, as does a default-exported
- * function).
+ * function). The `http`, `command` and `llm` kinds are built in (kinds/).
  */
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ErrandConfig } from '../config/index.js';
+import type { ErrandConfig, OperationConfig } from '../config/index.js';
 import { isOperationDefinition, type OperationDefinition } from './define.js';
+import { commandOperation } from './kinds/command.js';
+import { httpOperation } from './kinds/http.js';
+import { llmOperation } from './kinds/llm.js';
 
 /** Exponential backoff settings, in ms (see engine/retry.ts for the formula). */
 export interface RetryPolicy {
@@ -25,7 +28,10 @@ export interface RetryPolicy {
 /** An operation ready to run. */
 export interface Operation {
   readonly name: string;
-  readonly module: string;
+  /** How it is implemented: a module file, or one of the built-in kinds. */
+  readonly kind: OperationKind;
+  /** The module file (absolute), for `kind: 'module'`. */
+  readonly module: string | undefined;
   readonly description: string | undefined;
   readonly definition: OperationDefinition;
   readonly taskTimeoutMs: number;
@@ -36,6 +42,8 @@ export interface Operation {
   /** Prior run-time guess from the config (`estimate_seconds`). */
   readonly estimateSeconds: number | undefined;
 }
+
+export type OperationKind = 'module' | 'http' | 'command' | 'llm';
 
 /** Every operation module that failed to load, reported together. */
 export class OperationLoadError extends Error {
@@ -56,10 +64,11 @@ export async function loadOperations(config: Pick<ErrandConfig, 'operations' | '
   const issues: string[] = [];
   for (const [name, spec] of Object.entries(config.operations)) {
     try {
-      const definition = await importDefinition(spec.module);
+      const { kind, definition } = await buildDefinition(spec);
       const retry = config.workflow.retry;
       operations.set(name, {
         name,
+        kind,
         module: spec.module,
         description: spec.description ?? definition.description,
         definition,
@@ -81,6 +90,14 @@ export async function loadOperations(config: Pick<ErrandConfig, 'operations' | '
   }
   if (issues.length > 0) throw new OperationLoadError(issues);
   return operations;
+}
+
+async function buildDefinition(spec: OperationConfig): Promise<{ kind: OperationKind; definition: OperationDefinition }> {
+  if (spec.http) return { kind: 'http', definition: httpOperation(spec.http) };
+  if (spec.command) return { kind: 'command', definition: commandOperation(spec.command) };
+  if (spec.llm) return { kind: 'llm', definition: llmOperation(spec.llm) };
+  // The config schema guarantees exactly one kind, so this is a module.
+  return { kind: 'module', definition: await importDefinition(spec.module ?? '') };
 }
 
 async function importDefinition(path: string): Promise<OperationDefinition> {

@@ -45,9 +45,9 @@ function exampleConfig(dir: string) {
 }
 
 describe('examples/errand.yaml', () => {
-  test('declares the three operations, the chat operation and the github-issue trigger, with auth off', () => {
+  test('declares the operations (three modules, one of each built-in kind), the chat operation and the github-issue trigger, with auth off', () => {
     const config = loadConfig({ path: EXAMPLE_CONFIG, env: {} });
-    assert.deepEqual(Object.keys(config.operations).sort(), ['analyze-document', 'assistant', 'triage']);
+    assert.deepEqual(Object.keys(config.operations).sort(), ['analyze-document', 'analyze-via-http', 'ask', 'assistant', 'triage', 'word-frequencies']);
     assert.equal(config.chat.operation, 'assistant');
     assert.equal(config.triggers['github-issue']?.operation, 'triage');
     assert.deepEqual(config.auth.keys, []);

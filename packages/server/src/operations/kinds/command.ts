@@ -1,0 +1,244 @@
+/**
+ * The `command` kind: runs a local program per attempt, the input as one JSON
+ * line on its stdin. docs/operations.md#command documents the protocol; in short,
+ * stdout lines that are a JSON object with exactly one of these keys steer the request:
+ *
+ *   {"progress": {...}}   → ctx.progress(...)
+ *   {"output": <json>}    → ctx.emit(<json>)   (an output chunk)
+ *   {"result": <json>}    → the result (the last one wins)
+ *   {"error": {"message", "type"?, "retryable"?}} → fails the attempt
+ *
+ * Without a `result` line, the rest of stdout is the result when it is JSON as
+ * a whole, else its last line that is a JSON object or array; stdout that is
+ * not empty but holds no JSON fails with `command_invalid_output`. Other
+ * lines are logged at debug level and otherwise ignored.
+ *
+ * The program runs without a shell, in its own process group. Cancel, timeout
+ * and shutdown send SIGTERM to the whole group, then SIGKILL after `grace`;
+ * when the program exits, whatever it left running in its group gets the same.
+ * Groups still alive when Errand itself exits are sent SIGKILL, so no
+ * process outlives the request that started it.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { CommandKindConfig } from '../../config/index.js';
+import { RequestFailure } from '../../model/index.js';
+import type { OperationContext, OperationDefinition } from '../define.js';
+import { signalGroup, trackGroup, untrackGroup } from './processGroups.js';
+
+/** Bytes of stderr kept for the error message of a failed run. */
+const STDERR_TAIL_BYTES = 2000;
+/** Exit status a program uses to ask for a retry (EX_TEMPFAIL in sysexits.h). */
+export const EXIT_TEMPFAIL = 75;
+const PROTOCOL_KEYS = new Set(['progress', 'output', 'result', 'error']);
+
+export function commandOperation(spec: CommandKindConfig): OperationDefinition {
+  const [program = '', ...args] = spec.run;
+  const shown = spec.run.join(' ');
+  return {
+    description: `command: ${shown}`,
+    run(input: unknown, ctx: OperationContext) {
+      return runCommand(spec, program, args, input, ctx);
+    },
+  };
+}
+
+function runCommand(spec: CommandKindConfig, program: string, args: string[], input: unknown, ctx: OperationContext): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, {
+      cwd: spec.cwd,
+      env: {
+        ...process.env,
+        ...spec.env,
+        ERRAND_REQUEST_ID: ctx.request_id,
+        ERRAND_OPERATION: ctx.operation,
+        ERRAND_ATTEMPT: String(ctx.attempt),
+      },
+      // Its own process group, so cancel reaches every process it starts.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const pid = child.pid;
+    if (pid !== undefined) trackGroup(pid);
+
+    let stopping: unknown; // set once the run is being stopped: the error it ends with
+    let spawnError: NodeJS.ErrnoException | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let stdoutBytes = 0;
+    let stderrTail = '';
+    let result: { value: unknown } | undefined;
+    let reported: RequestFailure | undefined;
+    const other: string[] = [];
+    let steps = Promise.resolve(); // progress and output, applied in order
+    let killTimer: NodeJS.Timeout | undefined;
+
+    const terminate = (reason: unknown) => {
+      stopping ??= reason;
+      if (pid === undefined) return;
+      signalGroup(pid, 'SIGTERM');
+      killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), spec.grace);
+      killTimer.unref();
+    };
+    const onAbort = () => terminate(ctx.signal.reason);
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // Only a failed spawn leaves the child without a pid; later errors (a failed kill) change nothing.
+      if (pid === undefined) spawnError = error;
+    });
+    child.stdin.on('error', () => {
+      // A program that exits without reading its input closes the pipe: not an error by itself.
+    });
+    child.stdin.end(`${JSON.stringify(input ?? null)}\n`);
+
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > spec.max_output && stopping === undefined) {
+        terminate(
+          RequestFailure.nonRetryable(
+            `The command ${program} wrote more than ${spec.max_output} bytes to stdout; it was stopped. Raise command.max_output or write less`,
+            {
+              type: 'command_output_too_large',
+              details: { limit_bytes: spec.max_output },
+            },
+          ),
+        );
+      }
+    });
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      if (stopping !== undefined) return;
+      const message = protocolMessage(line);
+      if (message === undefined) {
+        if (line.trim() !== '') {
+          other.push(line);
+          ctx.log.debug({ line: line.slice(0, 500) }, 'command stdout');
+        }
+        return;
+      }
+      const [key, value] = message;
+      if (key === 'result') result = { value };
+      else if (key === 'error') reported = reportedFailure(value, program);
+      else if (key === 'output')
+        steps = steps.then(() => ctx.emit(value)).catch((err: unknown) => ctx.log.warn({ err }, 'command output chunk not recorded'));
+      else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        steps = steps.then(() => ctx.progress(value)).catch((err: unknown) => ctx.log.warn({ err }, 'command progress not recorded'));
+      } else ctx.log.warn({ line: line.slice(0, 200) }, 'command progress must be an object such as {"progress": {"percent": 50}}');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      // Whatever the program left running in its group goes with it.
+      if (pid !== undefined && signalGroup(pid, 'SIGTERM')) {
+        killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), spec.grace);
+        killTimer.unref();
+      }
+    });
+
+    child.on('close', () => {
+      ctx.signal.removeEventListener('abort', onAbort);
+      if (pid !== undefined && !signalGroup(pid, 0)) {
+        // The whole group is gone: nothing left to kill.
+        if (killTimer) clearTimeout(killTimer);
+        untrackGroup(pid);
+      }
+      void steps.then(() => {
+        try {
+          resolve(outcome());
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
+
+    function outcome(): unknown {
+      if (stopping !== undefined) throw stopping;
+      if (spawnError) throw spawnFailure(spawnError, program, spec.cwd);
+      if (reported) throw reported;
+      const stderr = stderrTail.trim();
+      const withStderr = stderr === '' ? '' : `; stderr ends with: ${stderr.slice(-500)}`;
+      if (exit?.signal) {
+        throw RequestFailure.retryable(`The command ${program} was killed by ${exit.signal}${withStderr}`, {
+          type: 'command_failed',
+          details: { signal: exit.signal, stderr },
+        });
+      }
+      if (exit?.code !== 0) {
+        const code = exit?.code ?? null;
+        const retry = code === EXIT_TEMPFAIL;
+        const message = `The command ${program} exited with status ${code}${retry ? ' (temporary failure, will retry)' : ''}${withStderr}`;
+        const options = { type: 'command_failed', details: { exit_code: code, stderr } };
+        throw retry ? RequestFailure.retryable(message, options) : RequestFailure.nonRetryable(message, options);
+      }
+      if (result) return result.value;
+      return resultFromText(other, program);
+    }
+  });
+}
+
+/** `[key, value]` when `line` is a protocol message: a JSON object with exactly one of the protocol keys. */
+function protocolMessage(line: string): [string, unknown] | undefined {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const keys = Object.keys(parsed);
+  const key = keys[0];
+  if (keys.length !== 1 || key === undefined || !PROTOCOL_KEYS.has(key)) return undefined;
+  return [key, (parsed as Record<string, unknown>)[key]];
+}
+
+/** The result from stdout without a `result` line: the text as JSON, else its last JSON object/array line. */
+function resultFromText(lines: string[], program: string): unknown {
+  const text = lines.join('\n').trim();
+  if (text === '') return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // Not one JSON document: look for a final JSON line.
+  }
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] ?? '').trim();
+    if (!line.startsWith('{') && !line.startsWith('[')) continue;
+    try {
+      return JSON.parse(line) as unknown;
+    } catch {
+      // keep looking
+    }
+  }
+  throw RequestFailure.nonRetryable(
+    `The command ${program} printed no JSON result (stdout starts with ${JSON.stringify(text.slice(0, 120))}); print {"result": …} or a final JSON line`,
+    { type: 'command_invalid_output', details: { stdout: text.slice(0, 1000) } },
+  );
+}
+
+function reportedFailure(value: unknown, program: string): RequestFailure {
+  const obj = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const message =
+    typeof value === 'string' ? value : typeof obj.message === 'string' ? obj.message : `The command ${program} reported an error`;
+  const type = typeof obj.type === 'string' ? obj.type : 'command_failed';
+  const options = { type, ...(obj.details === undefined ? {} : { details: obj.details }) };
+  return obj.retryable === true ? RequestFailure.retryable(message, options) : RequestFailure.nonRetryable(message, options);
+}
+
+function spawnFailure(error: NodeJS.ErrnoException, program: string, cwd: string | undefined): RequestFailure {
+  const why =
+    error.code === 'ENOENT'
+      ? `it was not found (looked for ${program.includes('/') ? 'the path' : 'it on PATH'}${cwd ? `, working folder ${cwd}` : ''})`
+      : error.code === 'EACCES'
+        ? 'it is not executable (check its permissions)'
+        : error.message;
+  return RequestFailure.nonRetryable(`The command ${program} could not be started: ${why}; fix operations.<name>.command.run`, {
+    type: 'command_not_found',
+    details: { code: error.code ?? null },
+    cause: error,
+  });
+}
