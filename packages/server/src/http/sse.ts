@@ -47,6 +47,13 @@ export interface SseStream {
 export const SSE_KEEP_ALIVE_DEFAULT_MS = 15_000;
 export const SSE_MAX_BUFFERED_DEFAULT_BYTES = 1024 * 1024;
 
+let openStreams = 0;
+
+/** Event streams open in this process now (the `errand_sse_subscribers` gauge). */
+export function openSseStreamCount(): number {
+  return openStreams;
+}
+
 /** Starts an event stream on `reply` (status 200, `text/event-stream`). */
 export function openSse(reply: FastifyReply, options: SseOptions): SseStream {
   const { clock } = options;
@@ -66,9 +73,11 @@ export function openSse(reply: FastifyReply, options: SseOptions): SseStream {
   let closed = false;
   let timer: TimerHandle | undefined;
   const listeners: (() => void)[] = [];
+  openStreams += 1;
   const finish = () => {
     if (closed) return;
     closed = true;
+    openStreams -= 1;
     if (timer !== undefined) clock.clearTimeout(timer);
     for (const listener of listeners.splice(0)) listener();
   };
