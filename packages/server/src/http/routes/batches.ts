@@ -14,21 +14,26 @@ import { ErrandError, isBatchId, isTerminal, REQUEST_STATUSES, type Batch, type 
 import { callerOf } from '../caller.js';
 import { presentRequest } from '../present.js';
 import { parseWith } from '../validate.js';
+import { HTTP_URL_PATTERN } from './submit.js';
 
-export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config: ErrandConfig }): void {
-  const { engine, config } = deps;
-  const maxItems = config.batches.max_items;
-  const batchBody = z.strictObject({
+/** `POST /v1/batches` body, with `batches.max_items` as the item limit (also in the OpenAPI document). */
+export function batchBodySchema(maxItems: number) {
+  return z.strictObject({
     operation: z.string({ error: 'is required: the name of a declared operation' }).min(1).max(64),
     items: z
       .array(z.unknown(), { error: 'is required: an array of inputs, one per item' })
       .min(1, 'must hold at least one item')
       .max(maxItems, `must hold at most ${maxItems} items (batches.max_items)`),
     concurrency: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1).max(10_000).optional(),
-    webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).nullable().optional(),
+    webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).meta({ pattern: HTTP_URL_PATTERN }).nullable().optional(),
     metadata: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
     priority: z.number().int().min(-100).max(100).optional(),
   });
+}
+
+export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config: ErrandConfig }): void {
+  const { engine, config } = deps;
+  const batchBody = batchBodySchema(config.batches.max_items);
 
   app.post('/v1/batches', async (request, reply) => {
     const caller = callerOf(request);

@@ -56,7 +56,8 @@ const message = z.looseObject({
   }),
   content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string, an array of content parts or null' }).optional(),
 });
-const completionBody = z.looseObject({
+/** `POST /v1/chat/completions` body (also in the OpenAPI document). */
+export const completionBody = z.looseObject({
   model: z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty').max(256),
   messages: z
     .array(message, { error: 'is required and must be an array of messages' })

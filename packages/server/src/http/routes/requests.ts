@@ -27,7 +27,8 @@ import { parseWith } from '../validate.js';
 export const LIST_LIMIT_DEFAULT = 20;
 export const LIST_LIMIT_MAX = 100;
 
-const listQuery = z.strictObject({
+/** `GET /v1/requests` query (also in the OpenAPI document). */
+export const listQuery = z.strictObject({
   status: z
     .string()
     .transform((value) =>

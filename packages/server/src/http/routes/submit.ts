@@ -20,12 +20,17 @@ import { answerSubmission, chooseMode, type EndpointKind } from '../respond.js';
 import { parseWith } from '../validate.js';
 import { streamSubmission } from './events.js';
 
+/** An http(s) URL, as a JSON Schema pattern (the scheme is case-insensitive). */
+export const HTTP_URL_PATTERN = '^[Hh][Tt][Tt][Pp][Ss]?://';
+
 /** Longest delayed start, in seconds (30 days). */
 export const DELAY_MAX_SECONDS = 30 * 86_400;
 
 const webhookUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .max(2048, 'must be at most 2048 characters')
+  // The protocol check above does not reach the JSON Schema (OpenAPI document); this says it there.
+  .meta({ pattern: HTTP_URL_PATTERN })
   .nullable()
   .optional();
 const metadata = z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional();
@@ -44,7 +49,8 @@ const modeField = z.enum(['sync', 'async'], { error: 'must be "sync" or "async"'
 
 const controls = { webhook_url: webhookUrl, metadata, priority, delay_seconds: delaySeconds, run_at: runAt };
 
-const chatBody = z.looseObject({
+/** `POST /v1/chat` body (also in the OpenAPI document). */
+export const chatBody = z.looseObject({
   message: z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty').max(100_000),
   async: z.boolean({ error: 'must be true or false' }).optional(),
   mode: modeField,
@@ -54,7 +60,8 @@ const chatBody = z.looseObject({
 });
 const CHAT_CONTROL_KEYS = ['async', 'mode', 'stream', 'webhook_url', 'metadata', 'priority', 'delay_seconds', 'run_at'] as const;
 
-const triggerEnvelope = z.strictObject({
+/** `POST /v1/triggers/{name}` envelope body (also in the OpenAPI document). */
+export const triggerEnvelope = z.strictObject({
   data: z.unknown(),
   use_async: z.boolean({ error: 'must be true or false' }).optional(),
   ...controls,
@@ -64,7 +71,8 @@ const TRIGGER_ENVELOPE_KEYS = new Set(Object.keys(triggerEnvelope.shape));
 
 const asyncFlag = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional();
 const queryNumber = (schema: z.ZodNumber) => z.coerce.number({ error: 'must be a number' }).pipe(schema).optional();
-const operationQuery = z.looseObject({
+/** `POST /v1/operations/{name}` query (also in the OpenAPI document). */
+export const operationQuery = z.looseObject({
   async: asyncFlag,
   mode: modeField,
   webhook_url: webhookUrl,
@@ -72,8 +80,9 @@ const operationQuery = z.looseObject({
   delay_seconds: queryNumber(z.number().min(0, 'must not be negative').max(DELAY_MAX_SECONDS, 'must be at most 30 days')),
   run_at: z.string().optional(),
 });
-const triggerQuery = z.looseObject({ use_async: asyncFlag });
-const nameParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
+export const triggerQuery = z.looseObject({ use_async: asyncFlag });
+/** An operation name in a path. */
+export const nameParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
 
 export interface SubmitRouteDeps {
   engine: Engine;
