@@ -2,11 +2,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const FOLDERS = 'model|config|store|engine|operations|http|cli|webhooks';
+const FOLDERS = 'model|config|store|engine|operations|http|cli|webhooks|cluster|metrics';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/data/**', 'bench/**', 'examples/data/**', '**/.tmp/**', 'packages/client/test/**', 'eslint.config.js'],
+    ignores: ['**/dist/**', '**/node_modules/**', '**/data/**', 'bench/**', 'examples/data/**', '**/.tmp/**', 'eslint.config.js'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

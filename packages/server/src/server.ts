@@ -3,13 +3,16 @@
  * `createServer()` is what `errand serve` runs, and what tests start in-process.
  */
 import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { ErrandConfig } from './config/index.js';
-import { Engine, type Clock } from './engine/index.js';
+import { maskUrl, retryStartup, startCluster, type Cluster } from './cluster/index.js';
+import { DatabaseClock, Engine, newNodeId, systemClock, type Clock } from './engine/index.js';
 import type { Resolver } from './webhooks/index.js';
-import { buildApp } from './http/index.js';
+import { buildApp, openSseStreamCount } from './http/index.js';
+import { createMetrics, startMetricsListener, type Metrics, type MetricsListener } from './metrics/index.js';
 import { loadOperations } from './operations/index.js';
-import { openStore, type Store } from './store/index.js';
+import { hasDatabaseClock, openStore, type Store } from './store/index.js';
 
 export interface CreateServerOptions {
   config: ErrandConfig;
@@ -32,7 +35,11 @@ export interface ErrandServer {
   readonly engine: Engine;
   readonly store: Store;
   readonly log: Logger;
-  /** Listens on `server.host:server.port` (or the given port); resolves with the URL. */
+  /** The link to the other nodes (PostgreSQL only: LISTEN/NOTIFY); undefined on SQLite. */
+  readonly cluster: Cluster | undefined;
+  /** Where the separate metrics listener (`observability.metrics.port`) listens, once `listen()` started it. */
+  readonly metricsUrl: string | undefined;
+  /** Listens on `server.host:server.port` (or the given port), and the metrics listener when configured; resolves with the API's URL. */
   listen(port?: number): Promise<string>;
   /** Stops accepting, drains running handlers within `graceMs` (default `server.shutdown_grace`), closes the store. Idempotent. */
   close(graceMs?: number): Promise<void>;
@@ -42,35 +49,110 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
   const { config } = options;
   const log = options.log ?? pino({ level: config.logging.level, base: { service: 'errand' } });
   const operations = await loadOperations(config);
-  const store = options.test?.store ?? (await openStore({ url: config.store.url, synchronous: config.store.synchronous }));
-  const engine = new Engine({ config, store, operations, log, clock: options.test?.clock, random: options.test?.random, resolve: options.test?.resolve });
+  // One id for the engine's leases and the store's connections: other nodes' notifications name their writer by it.
+  const nodeId = newNodeId(config);
+  const store = options.test?.store ?? (await openConfiguredStore(config, nodeId, log, options.test?.clock ?? systemClock));
+  const dbClock = options.test?.clock === undefined ? await startDatabaseClock(store, log) : undefined;
+  const engine = new Engine({ config, store, operations, log, clock: options.test?.clock ?? dbClock, random: options.test?.random, resolve: options.test?.resolve, nodeId });
+  let cluster: Cluster | undefined;
   let app: FastifyInstance;
+  let metrics: Metrics | undefined;
   try {
     await engine.start();
-    app = await buildApp({ config, engine, log });
+    if (store.capabilities.supportsNotify && isPostgresUrl(config.store.url)) cluster = await startCluster({ engine, url: config.store.url, log });
+    if (config.observability.metrics.enabled) {
+      metrics = createMetrics({ config, engine, sseSubscribers: openSseStreamCount, version: VERSION, storeKind: storeKind(config.store.url) });
+    }
+    app = await buildApp({ config, engine, log, metrics });
   } catch (err) {
+    metrics?.close();
     await engine.stop();
+    await cluster?.stop();
+    dbClock?.stop();
     await store.close();
     throw err;
   }
   let closing: Promise<void> | undefined;
+  let metricsListener: MetricsListener | undefined;
   return {
     config,
     app,
     engine,
     store,
     log,
+    cluster,
+    get metricsUrl() {
+      return metricsListener?.url;
+    },
     async listen(port) {
-      return app.listen({ host: config.server.host, port: port ?? config.server.port });
+      const url = await app.listen({ host: config.server.host, port: port ?? config.server.port });
+      const separate = config.observability.metrics;
+      if (metrics && separate.port !== undefined && metricsListener === undefined) {
+        metricsListener = await startMetricsListener(metrics, separate.host, separate.port);
+      }
+      return url;
     },
     close(graceMs = config.server.shutdown_grace) {
       closing ??= (async () => {
         const stopEngine = engine.stop(graceMs);
         await app.close();
+        await metricsListener?.close();
+        metrics?.close();
         await stopEngine;
+        await cluster?.stop();
+        dbClock?.stop();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function storeKind(url: string): string {
+  return url.slice(0, Math.max(0, url.indexOf(':'))).replace(/^postgresql$/, 'postgres') || 'unknown';
+}
+
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/** Opens `store.url`; a PostgreSQL database that cannot be reached yet is retried for `store.startup_timeout`. */
+function openConfiguredStore(config: ErrandConfig, nodeId: string, log: Logger, clock: Clock): Promise<Store> {
+  // `nodeId`, pool and timeout matter to PostgreSQL only; SQLite ignores them.
+  const storeOptions = {
+    url: config.store.url,
+    synchronous: config.store.synchronous,
+    nodeId,
+    poolSize: config.store.pool_size,
+    connectTimeoutMs: config.store.connect_timeout,
+  };
+  if (!isPostgresUrl(config.store.url)) return openStore(storeOptions);
+  return retryStartup({
+    attempt: () => openStore(storeOptions),
+    timeoutMs: config.store.startup_timeout,
+    clock,
+    log,
+    what: `the database at ${maskUrl(config.store.url)}`,
+  });
+}
+
+/**
+ * Nodes sharing a database (not exclusive access) keep time on its clock, so a
+ * node whose clock runs ahead cannot expire another node's live leases.
+ */
+async function startDatabaseClock(store: Store, log: Logger): Promise<DatabaseClock | undefined> {
+  if (store.capabilities.exclusiveAccess || !hasDatabaseClock(store)) return undefined;
+  try {
+    const clock = await DatabaseClock.start({
+      readDbNow: () => store.dbNow(),
+      onError: (err) => log.warn({ err }, 'could not refresh the database clock offset; keeping the last one'),
+    });
+    log.info({ offset_ms: Math.round(clock.offsetMs) }, 'following the database clock');
+    return clock;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }

@@ -71,9 +71,22 @@ export function loadConfig(options: LoadConfigOptions = {}): ErrandConfig {
 
   const config = parsed.data;
   config.store.url = resolveStoreUrl(config.store.url, baseDir);
-  for (const op of Object.values(config.operations)) {
-    op.module = isAbsolute(op.module) ? op.module : resolve(baseDir, op.module);
+  const secretIssues: string[] = [];
+  for (const [name, op] of Object.entries(config.operations)) {
+    if (op.module !== undefined) op.module = resolve(baseDir, op.module);
+    // A command runs in the config file's folder unless told otherwise.
+    if (op.command) op.command.cwd = resolve(baseDir, op.command.cwd ?? '.');
+    const keyVar = op.llm?.api_key_env;
+    if (op.llm && keyVar !== undefined) {
+      const key = env[keyVar];
+      if (key === undefined || key === '') {
+        secretIssues.push(`operations.${name}.llm.api_key_env: environment variable ${keyVar} is not set (set it to the API key, or remove api_key_env to send no key)`);
+      } else {
+        op.llm.api_key = key;
+      }
+    }
   }
+  if (secretIssues.length > 0) throw new ConfigError(source, secretIssues);
   return deepFreeze({ ...config, source, baseDir });
 }
 

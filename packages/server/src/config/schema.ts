@@ -91,9 +91,67 @@ const retrySchema = z.strictObject({
   jitter: retryFields.jitter.default(0.1),
 });
 
+/** An environment variable's name (for `command.env` keys and `llm.api_key_env`). */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** `http` kind: forwards the input to an upstream URL (see operations/kinds/http.ts). */
+const httpKindSchema = z.strictObject({
+  url: httpUrl(),
+  method: z.enum(['POST', 'PUT', 'PATCH', 'GET', 'DELETE']).default('POST'),
+  /** Sent with every call; `${VAR}` in values is read from the environment at start-up. */
+  headers: z.record(z.string().regex(HEADER_NAME, 'must be an HTTP header name'), z.string()).default({}),
+  /** Limit on one upstream call; unset: only the operation's task timeout. */
+  timeout: positiveDuration().optional(),
+  /** Most of the upstream's answer read; a bigger one fails the attempt. */
+  max_response: size().prefault('10mb'),
+});
+
+/** `command` kind: runs a local program, input on stdin (see operations/kinds/command.ts). */
+const commandKindSchema = z.strictObject({
+  run: z
+    .array(z.string().min(1, 'must not be empty'), {
+      error: 'must be a list: the program and its arguments, e.g. [node, ./script.mjs] (no shell is used; write [sh, -c, "…"] for one)',
+    })
+    .min(1, 'must name the program to run, e.g. [node, ./script.mjs]'),
+  /** Working folder, relative to the config file's folder (default: that folder). */
+  cwd: z.string().min(1).optional(),
+  /** Added to the environment the program inherits. */
+  env: z.record(z.string().regex(ENV_NAME, 'must be an environment variable name'), z.string()).default({}),
+  /** How long the program has to exit after SIGTERM (cancel, timeout) before its process group gets SIGKILL. */
+  grace: positiveDuration().prefault('5s'),
+  /** Most bytes of stdout captured; more fails the attempt and stops the program. */
+  max_output: size().prefault('1mb'),
+});
+
+/** `llm` kind: an OpenAI-compatible chat completions endpoint, streamed (see operations/kinds/llm.ts). */
+const llmKindSchema = z
+  .strictObject({
+    /** Up to and including the API version, e.g. https://api.openai.com/v1; `/chat/completions` is appended. */
+    base_url: httpUrl(),
+    model: z.string().min(1).max(200),
+    /** Name of the environment variable holding the API key (sent as a bearer token); unset: no key is sent. */
+    api_key_env: z.string().regex(ENV_NAME, 'must be an environment variable name such as OPENAI_API_KEY').optional(),
+    system: z.string().max(100_000).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+    /** Limit on one upstream call, stream included; unset: only the operation's task timeout. */
+    timeout: positiveDuration().optional(),
+  })
+  // The key itself is filled in by load.ts from api_key_env: it is never written in the file.
+  .transform((llm) => ({ ...llm, api_key: undefined as string | undefined }));
+
+/** The ways an operation can be implemented; exactly one is given. */
+export const OPERATION_KINDS = ['module', 'http', 'command', 'llm'] as const;
+
 const operationSchema = z.strictObject({
   /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
-  module: z.string().min(1, 'module must name a .js, .mjs or .ts file'),
+  module: z.string().min(1, 'module must name a .js, .mjs or .ts file').optional(),
+  http: httpKindSchema.optional(),
+  command: commandKindSchema.optional(),
+  llm: llmKindSchema.optional(),
   description: z.string().max(500).optional(),
   /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
   timeout: positiveDuration().optional(),
@@ -112,6 +170,18 @@ const operationSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).optional(),
   /** Prior guess of the run time in seconds, used until the operation has history. */
   estimate_seconds: z.number().min(0).max(86_400 * 24).optional(),
+}).superRefine((op, ctx) => {
+  const given = OPERATION_KINDS.filter((kind) => op[kind] !== undefined);
+  if (given.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'needs one of module (a .js/.mjs/.ts file), http, command or llm' });
+  }
+  for (const extra of given.slice(1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [extra],
+      message: `cannot be combined with ${given[0]}: an operation has exactly one of module, http, command or llm`,
+    });
+  }
 });
 
 const workflowSchema = z.strictObject({
@@ -150,6 +220,14 @@ export const configSchema = z
         url: z.string().min(1).default('sqlite:./data/errand.db'),
         /** SQLite fsync policy: `full` survives power loss, `normal` only process crashes. */
         synchronous: z.enum(['full', 'normal']).default('full'),
+        /** PostgreSQL: how long a starting node keeps retrying an unreachable database before it exits (0: no retry). */
+        startup_timeout: duration()
+          .refine((ms) => ms >= 0 && ms <= DURATION_MAX_MS, { message: 'must be between 0 and 24 days ("24d")' })
+          .prefault('60s'),
+        /** PostgreSQL: most connections this node opens (the pool). */
+        pool_size: z.number().int().min(1).max(1000).default(10),
+        /** PostgreSQL: how long a query waits for a connection before answering `store_unavailable`. */
+        connect_timeout: positiveDuration().prefault('5s'),
       })
       .prefault({}),
     auth: z
@@ -249,7 +327,26 @@ export const configSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .prefault({}),
-    observability: z.strictObject({ track_async_tasks: z.boolean().default(true) }).prefault({}),
+    observability: z
+      .strictObject({
+        /** Request, queue, duration and estimator metrics (the seeds' switch); off leaves process and webhook metrics. */
+        track_async_tasks: z.boolean().default(true),
+        metrics: z
+          .strictObject({
+            /** Serve Prometheus metrics at all. */
+            enabled: z.boolean().default(true),
+            /** Who may read /metrics on the API port: `admin` (an admin key; open when auth is off) or `none` (anyone). */
+            auth: z.enum(['admin', 'none']).default('admin'),
+            /** Serve /metrics on this separate port instead of the API port (no key asked there; bind it privately). */
+            port: z.number().int().min(0).max(65535).optional(),
+            /** Interface of the separate metrics listener. */
+            host: z.string().min(1).default('127.0.0.1'),
+            /** Distinct values kept per label (operation, tenant); later values are counted as `other`. */
+            max_label_values: z.number().int().min(1).max(10_000).default(100),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     if (config.engine.heartbeat_interval >= config.engine.lease_duration) {
@@ -299,4 +396,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The validated config with defaults applied; durations in ms, sizes in bytes. */
 export type ConfigFile = z.output<typeof configSchema>;
 export type OperationConfig = ConfigFile['operations'][string];
+export type HttpKindConfig = NonNullable<OperationConfig['http']>;
+export type CommandKindConfig = NonNullable<OperationConfig['command']>;
+export type LlmKindConfig = NonNullable<OperationConfig['llm']>;
 export type RetryConfig = ConfigFile['workflow']['retry'];

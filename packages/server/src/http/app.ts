@@ -7,23 +7,31 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { ErrandConfig } from '../config/index.js';
 import type { Engine } from '../engine/index.js';
+import type { Metrics } from '../metrics/index.js';
 import { ErrandError } from '../model/index.js';
 import { Authenticator } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
+import { openApiRoutes } from './openapi/index.js';
 import { batchRoutes } from './routes/batches.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { deliveryRoutes } from './routes/deliveries.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { openAiRoutes } from './routes/openai.js';
 import { requestRoutes } from './routes/requests.js';
+import { statsRoutes } from './routes/stats.js';
 import { submitRoutes } from './routes/submit.js';
+import { tenantEventRoutes } from './routes/tenantEvents.js';
 
 export interface BuildAppOptions {
   config: ErrandConfig;
   engine: Engine;
   log: Logger;
+  /** Served at GET /metrics unless `observability.metrics.port` moves them to their own listener. */
+  metrics?: Metrics | undefined;
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -52,12 +60,20 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerBodyParser(app, config.server.body_limit);
   registerErrorHandling(app);
   healthRoutes(app, { engine });
+  const metricsHere = options.metrics !== undefined && config.observability.metrics.port === undefined;
+  if (options.metrics && metricsHere) {
+    metricsRoutes(app, { metrics: options.metrics, auth, requireAdmin: config.observability.metrics.auth === 'admin' });
+  }
   submitRoutes(app, { engine, config });
   requestRoutes(app, { engine, config });
   batchRoutes(app, { engine, config });
   deliveryRoutes(app, { engine });
   openAiRoutes(app, { engine, config });
   eventRoutes(app, { engine, config });
+  tenantEventRoutes(app, { engine, config });
+  statsRoutes(app, { engine });
+  dashboardRoutes(app);
+  openApiRoutes(app, { config, metrics: metricsHere ? (config.observability.metrics.auth === 'admin' ? 'admin' : 'open') : false });
   await app.ready();
   return app;
 }

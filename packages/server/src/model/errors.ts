@@ -21,6 +21,7 @@ export const ERROR_CATALOG = {
   invalid_cursor: { status: 400, retryable: false, scope: 'http', message: 'The cursor is not one this server issued; start again without it.' },
   invalid_parameter: { status: 400, retryable: false, scope: 'http', message: 'A query parameter or header is invalid.' },
   unauthorized: { status: 401, retryable: false, scope: 'http', message: 'Missing or unknown API key: send it as "Authorization: Bearer <key>" or "X-Client-Key: <key>".' },
+  forbidden: { status: 403, retryable: false, scope: 'http', message: 'This API key may not use this endpoint: it needs an admin key.' },
   route_not_found: { status: 404, retryable: false, scope: 'http', message: 'No such endpoint.' },
   request_not_found: { status: 404, retryable: false, scope: 'http', message: 'No request with this id.' },
   batch_not_found: { status: 404, retryable: false, scope: 'http', message: 'No batch with this id.' },
@@ -49,6 +50,17 @@ export const ERROR_CATALOG = {
   workflow_timeout: { status: 504, retryable: false, scope: 'request', message: 'Workflow exceeded timeout.' },
   lease_expired: { status: 500, retryable: true, scope: 'request', message: 'The worker running the request stopped (crash or restart) before it finished.' },
   operation_unavailable: { status: 500, retryable: false, scope: 'request', message: 'The operation is no longer declared in the config, or its module failed to load.' },
+  upstream_error: { status: 502, retryable: true, scope: 'request', message: 'The upstream of an http or llm operation answered 5xx or 429, or broke off its answer.' },
+  upstream_rejected: { status: 502, retryable: false, scope: 'request', message: 'The upstream of an http or llm operation refused the call with a 4xx status.' },
+  upstream_timeout: { status: 504, retryable: true, scope: 'request', message: 'The upstream of an http or llm operation did not answer within its timeout.' },
+  upstream_unreachable: { status: 502, retryable: true, scope: 'request', message: 'The upstream of an http or llm operation could not be reached.' },
+  upstream_invalid_response: { status: 502, retryable: false, scope: 'request', message: 'The upstream of an http or llm operation answered something that cannot be a result.' },
+  upstream_response_too_large: { status: 502, retryable: false, scope: 'request', message: 'The upstream of an http or llm operation answered more than its size limit.' },
+  invalid_chat_input: { status: 422, retryable: false, scope: 'request', message: 'An llm operation needs "message" (a string) or "messages" (a list of chat messages) as input.' },
+  command_not_found: { status: 500, retryable: false, scope: 'request', message: 'The program of a command operation could not be started.' },
+  command_failed: { status: 500, retryable: false, scope: 'request', message: 'The program of a command operation exited with an error.' },
+  command_invalid_output: { status: 500, retryable: false, scope: 'request', message: 'The program of a command operation printed no JSON result.' },
+  command_output_too_large: { status: 500, retryable: false, scope: 'request', message: 'The program of a command operation wrote more than command.max_output to stdout.' },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** A stable error type from the catalog. */

@@ -222,7 +222,8 @@ describe('docs/api.md documents every route', () => {
       const server = await createServer({ config });
       let routes: string[];
       try {
-        routes = parseRouteTree(server.app.printRoutes({ commonPrefix: false }));
+        // Fastify prints Swagger UI's catch-all for its files, `/docs/static/*` (src/http/openapi/register.ts), as a bare `*` under `/docs`.
+        routes = parseRouteTree(server.app.printRoutes({ commonPrefix: false })).map((r) => r.replace(/ \/docs\*$/, ' /docs/static/*'));
       } finally {
         await server.close(0);
       }
