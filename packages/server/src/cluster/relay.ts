@@ -65,6 +65,8 @@ export class ClusterRelay {
   private readonly engine: Engine;
   private readonly log: Logger;
   private readonly tracked = new Map<string, Tracked>();
+  /** Per request, the read in flight for listeners of every request (keeps its entries in order). */
+  private readonly allChains = new Map<string, Promise<void>>();
   private readonly fallbackMs: number;
   private fallbackTimer: ReturnType<Engine['clock']['setTimeout']> | undefined;
   private connected = false;
@@ -163,6 +165,7 @@ export class ClusterRelay {
       if (note.status === 'pending') this.engine.wake();
       else if (note.status === 'cancelled') this.engine.abortLocal(note.requestId, 'cancelled');
     }
+    if (this.engine.events.hasRemoteListeners()) this.relayToAll(note);
     if (!this.engine.events.hasSubscribers(note.requestId)) {
       this.tracked.delete(note.requestId);
       return;
@@ -174,6 +177,31 @@ export class ClusterRelay {
     // have read the log without them: start just before it.
     t.last ??= note.seq - 1;
     void this.pump(note.requestId, t);
+  }
+
+  /**
+   * For listeners of every request (`GET /v1/events`, live only): reads the
+   * one notified entry and publishes it with the status the notification
+   * carries (the row may be later by now). Reads of one request are chained,
+   * so its entries go out in order; a notification lost while disconnected is
+   * not replayed (that feed has no resume).
+   */
+  private relayToAll(note: EventNotification): void {
+    const id = note.requestId;
+    const read = async () => {
+      const [event] = await this.engine.store.eventListAfter({ id, afterSeq: note.seq - 1, limit: 1 });
+      if (event?.seq !== note.seq) return;
+      const request = await this.engine.store.requestGetById({ id });
+      if (request === null) return;
+      this.engine.events.forwardToAll({ request: { ...request, status: note.status }, event });
+    };
+    const next = (this.allChains.get(id) ?? Promise.resolve())
+      .then(read)
+      .catch((err: unknown) => this.log.warn({ err, request_id: id }, 'could not read a remote event for /v1/events streams'));
+    this.allChains.set(id, next);
+    void next.then(() => {
+      if (this.allChains.get(id) === next) this.allChains.delete(id);
+    });
   }
 
   /** Forgets requests nobody here follows any more (a subscriber may leave between two notifications). */

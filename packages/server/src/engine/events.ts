@@ -32,10 +32,13 @@ export type EngineEventName = keyof EngineEventMap;
 export class EngineEvents {
   private readonly emitter = new EventEmitter();
   private readonly perRequest = new EventEmitter();
+  /** Other nodes' events for listeners of every request (`GET /v1/events`). */
+  private readonly remote = new EventEmitter();
 
   constructor() {
     this.emitter.setMaxListeners(0);
     this.perRequest.setMaxListeners(0);
+    this.remote.setMaxListeners(0);
   }
 
   emit<K extends EngineEventName>(name: K, payload: EngineEventMap[K]): void {
@@ -60,6 +63,25 @@ export class EngineEvents {
    */
   forward(payload: EngineEventMap['request:changed']): void {
     this.perRequest.emit(payload.event.request_id, payload);
+  }
+
+  /**
+   * An event another node committed, for listeners of every request (the
+   * cluster relay reads it only while `hasRemoteListeners()`).
+   */
+  forwardToAll(payload: EngineEventMap['request:changed']): void {
+    this.remote.emit('event', payload);
+  }
+
+  /** Every event other nodes commit (their own node's come as `request:changed`); returns the unsubscribe function. */
+  onRemote(listener: (payload: EngineEventMap['request:changed']) => void): () => void {
+    this.remote.on('event', listener);
+    return () => this.remote.off('event', listener);
+  }
+
+  /** True when something on this node follows every request (a `GET /v1/events` stream). */
+  hasRemoteListeners(): boolean {
+    return this.remote.listenerCount('event') > 0;
   }
 
   /** True when something listens to `id`'s changes on this node. */

@@ -65,6 +65,8 @@ export class WebhookDeliverer {
   private timer: TimerHandle | null = null;
   private pumping = false;
   private again = false;
+  /** Claim passes that failed in a row (the store is unreachable). */
+  private failures = 0;
 
   constructor(private readonly o: DelivererOptions) {
     this.agent = new Agent({
@@ -136,9 +138,15 @@ export class WebhookDeliverer {
         if (claimed.length < free && !this.again) break;
       }
       await this.arm();
+      if (this.failures > 0) this.o.log.info({ failures: this.failures }, 'webhook deliverer reaches the store again');
+      this.failures = 0;
     } catch (err) {
-      this.o.log.error({ err }, 'webhook deliverer could not claim; retrying on the next poll');
-      this.armIn(this.o.pollMs);
+      // The store is down (or failing): back off up to 16 polls, and say so once, then quietly.
+      this.failures += 1;
+      const backoff = Math.min(this.o.pollMs * 2 ** (this.failures - 1), this.o.pollMs * 16);
+      if (this.failures === 1) this.o.log.error({ err }, 'webhook deliverer could not claim; will try again');
+      else if (Number.isInteger(Math.log2(this.failures))) this.o.log.warn({ err, failures: this.failures, retry_in_ms: backoff }, 'webhook deliverer still cannot claim; backing off');
+      this.armIn(backoff);
     } finally {
       this.pumping = false;
     }

@@ -75,6 +75,31 @@ describe('two nodes on one database', { skip }, () => {
     assert.equal(dataOf(last).result.pid, b.pid);
   });
 
+  test('GET /v1/events on A carries, in order, every event of a request submitted to and run on B', async () => {
+    const feed = await connectSse(`${a.url}/v1/events?operation=where`);
+    assert.equal(feed.status, 200);
+    try {
+      const submitted = await http('POST', `${b.url}/v1/operations/where?async=true`, { steps: 2, step_ms: 20 });
+      assert.equal(submitted.status, 202, submitted.text);
+      const id = submitted.body.request_id as string;
+      const events = await feed.waitFor(
+        (all) => all.some((e) => dataOf(e).request_id === id && dataOf(e).status === 'completed'),
+        15_000,
+        "B's request to complete on A's feed",
+      );
+      const mine = events.filter((e) => dataOf(e).request_id === id).map((e) => dataOf(e));
+      assert.deepEqual(
+        mine.map((m) => m.seq),
+        mine.map((_, i) => i + 1),
+        `seqs 1..n, no gap, no repeat: ${mine.map((m) => `${m.seq}:${m.type}`).join(' ')}`,
+      );
+      assert.equal(mine[0].status, 'pending');
+      assert.ok(mine.every((m) => m.operation === 'where' && m.tenant !== undefined));
+    } finally {
+      feed.destroy();
+    }
+  });
+
   test("a cancel accepted by A aborts the handler running on B at once (not at B's next heartbeat)", async () => {
     const submitted = await http('POST', `${a.url}/v1/operations/wait?async=true`, {});
     assert.equal(submitted.status, 202, submitted.text);

@@ -18,6 +18,11 @@
  * one store read, during which that request's later events queue behind it so
  * the order holds.
  *
+ * **Every node's events.** On a PostgreSQL cluster, while at least one stream
+ * is open here, the hub also follows the events other nodes commit (the
+ * cluster relay reads each notified entry for it); a notification lost while
+ * the node was cut off from the database is not replayed.
+ *
  * Keep-alives, the slow-consumer cut-off and ending the streams on shutdown
  * are the SSE writer's and `trackStreams`' business, as for a request's stream.
  */
@@ -100,6 +105,8 @@ class TenantEventHub {
   /** Requests whose facts are being read from the store, with the events that arrived meanwhile. */
   private readonly pending = new Map<string, Payload[]>();
   private readonly off: () => void;
+  /** Other nodes' events (PostgreSQL clusters), followed only while a stream is open: the relay reads them from the store for us. */
+  private offRemote: (() => void) | undefined;
 
   constructor(private readonly engine: Engine) {
     this.off = engine.events.on('request:changed', (payload) => this.onEvent(payload));
@@ -108,11 +115,21 @@ class TenantEventHub {
   subscribe(filter: { tenant: string | null; operation: string | undefined }, send: (message: SseEvent) => void): () => void {
     const subscriber: Subscriber = { ...filter, send };
     this.subscribers.add(subscriber);
-    return () => this.subscribers.delete(subscriber);
+    this.offRemote ??= this.engine.events.onRemote((payload) => this.onEvent(payload));
+    return () => {
+      this.subscribers.delete(subscriber);
+      if (this.subscribers.size === 0) this.stopRemote();
+    };
+  }
+
+  private stopRemote(): void {
+    this.offRemote?.();
+    this.offRemote = undefined;
   }
 
   close(): void {
     this.off();
+    this.stopRemote();
     this.subscribers.clear();
     this.running.clear();
     this.pending.clear();
