@@ -14,7 +14,6 @@ import {
   newDeliveryId,
   type Batch,
   type Delivery,
-  type DeliveryAttempt,
   type DeliveryError,
   type DeliveryWithAttempts,
   type Request,
@@ -28,35 +27,10 @@ import type {
   DeliveryRescueExpiredParams,
   RedeliverOutcome,
 } from '../deliveryParams.js';
+import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
 import { query, transaction, type Tx } from './connection.js';
 import { batchFromRow, type BatchRow } from './batches.js';
 import { lockBatches } from './locks.js';
-
-interface DeliveryRow extends Omit<Delivery, 'last_error'> {
-  last_error: string | null;
-}
-
-interface AttemptRow extends Omit<DeliveryAttempt, 'error'> {
-  delivery_id: string;
-  seq: number;
-  error: string | null;
-}
-
-function deliveryFromRow(row: DeliveryRow): Delivery {
-  return { ...row, last_error: row.last_error === null ? null : (JSON.parse(row.last_error) as DeliveryError) };
-}
-
-function attemptFromRow(row: AttemptRow): DeliveryAttempt {
-  return {
-    series: row.series,
-    attempt: row.attempt,
-    started_at: row.started_at,
-    duration_ms: row.duration_ms,
-    status_code: row.status_code,
-    error: row.error === null ? null : (JSON.parse(row.error) as DeliveryError),
-    response_excerpt: row.response_excerpt,
-  };
-}
 
 const INSERT = `
 INSERT INTO deliveries (id, request_id, tenant, event, url, payload, status, series, attempt, next_attempt_at, created_at, updated_at)

@@ -11,7 +11,6 @@ import {
   newDeliveryId,
   type Batch,
   type Delivery,
-  type DeliveryAttempt,
   type DeliveryError,
   type DeliveryWithAttempts,
   type Request,
@@ -25,36 +24,10 @@ import type {
   DeliveryRescueExpiredParams,
   RedeliverOutcome,
 } from '../deliveryParams.js';
+import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
 import type * as sql from './statements.js';
 
 type Statements = { readonly [K in keyof typeof sql]: Database.Statement };
-
-/** A `deliveries` row as SQLite returns it. */
-interface DeliveryRow extends Omit<Delivery, 'last_error'> {
-  last_error: string | null;
-}
-
-interface AttemptRow extends Omit<DeliveryAttempt, 'error'> {
-  delivery_id: string;
-  seq: number;
-  error: string | null;
-}
-
-function deliveryFromRow(row: DeliveryRow): Delivery {
-  return { ...row, last_error: row.last_error === null ? null : (JSON.parse(row.last_error) as DeliveryError) };
-}
-
-function attemptFromRow(row: AttemptRow): DeliveryAttempt {
-  return {
-    series: row.series,
-    attempt: row.attempt,
-    started_at: row.started_at,
-    duration_ms: row.duration_ms,
-    status_code: row.status_code,
-    error: row.error === null ? null : (JSON.parse(row.error) as DeliveryError),
-    response_excerpt: row.response_excerpt,
-  };
-}
 
 /** Writes the outbox row for a request that just became terminal (no-op without a webhook_url). */
 export function insertDeliveryFor(s: Statements, request: Request, now: number): void {
