@@ -1,0 +1,114 @@
+/**
+ * Issue 11, item 6: a `command` program must not outlive the server that
+ * started it, even when the server dies by SIGKILL (no exit hook runs). A real
+ * `errand serve` runs a program that starts a grandchild and waits; the
+ * server is SIGKILLed; the program and the grandchild must be gone within a
+ * bounded wait. After a restart on the same SQLite file the request runs
+ * again, and only the re-run's processes exist.
+ *
+ * Processes are recognised by their environment (/proc/<pid>/environ holds
+ * ERRAND_REQUEST_ID and ERRAND_ATTEMPT), so a reused pid can never be
+ * mistaken for one of ours, and cleanup only ever kills our own processes.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { http, killAllServers, makeTempDir, SERVER_PACKAGE_DIR, startServer, waitFor, writeConfig } from '../helpers/process.js';
+
+after(killAllServers);
+
+const PROGRAM = join(SERVER_PACKAGE_DIR, 'test', 'operations', 'fixtures', 'program.mjs');
+const LINUX = existsSync('/proc/self/environ');
+
+/** Running processes (zombies excluded) whose environment says they belong to `requestId`, with their attempt. */
+function processesOf(requestId: string): { pid: number; attempt: string }[] {
+  const found: { pid: number; attempt: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${name}/stat`, 'utf8'))) continue;
+      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+      if (!env.includes(`ERRAND_REQUEST_ID=${requestId}`)) continue;
+      const attempt = env.find((e) => e.startsWith('ERRAND_ATTEMPT='))?.slice('ERRAND_ATTEMPT='.length) ?? '?';
+      found.push({ pid: Number(name), attempt });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** SIGKILLs whatever of `requestId` still runs, so a failing run leaves nothing behind. */
+function killLeftovers(requestId: string): void {
+  for (const { pid } of processesOf(requestId)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('command processes die with the server (SIGKILL included)', { skip: LINUX ? false : 'needs /proc' }, () => {
+  test('SIGKILL the server: the program and its grandchild end; after a restart only the re-run runs', async (t) => {
+    const { dir, cleanup } = makeTempDir('errand-orphans-');
+    t.after(cleanup);
+    const pids = join(dir, 'pids');
+    mkdirSync(pids);
+    const configPath = writeConfig(dir, {
+      store: { url: `sqlite:${join(dir, 'errand.db')}` },
+      engine: { lease_duration: 2, heartbeat_interval: 0.5, poll_interval: 0.2 },
+      operations: {
+        tree: {
+          command: { run: [process.execPath, PROGRAM], grace: 0.5 },
+          retry: { max_attempts: 3, initial_delay: 0.1, jitter: 0 },
+        },
+      },
+      logging: { level: 'silent' },
+    });
+
+    const first = await startServer({ config: configPath });
+    const res = await http('POST', `${first.url}/v1/operations/tree?async=true`, { mode: 'tree', pids_dir: pids });
+    assert.equal(res.status, 202, res.text);
+    const id = res.body.request_id as string;
+    t.after(() => killLeftovers(id));
+
+    const attempt1 = await waitFor(
+      () =>
+        existsSync(join(pids, '1.json')) && (JSON.parse(readFileSync(join(pids, '1.json'), 'utf8')) as { pid: number; grandchild: number }),
+      {
+        what: 'the first attempt to start its program and grandchild',
+        timeoutMs: 15_000,
+      },
+    );
+    const before = processesOf(id);
+    assert.ok(before.some((p) => p.pid === attempt1.pid) && before.some((p) => p.pid === attempt1.grandchild), JSON.stringify(before));
+
+    const exit = await first.crash();
+    assert.equal(exit.signal, 'SIGKILL');
+    await waitFor(() => processesOf(id).length === 0, {
+      what: `every process of ${id} to end after the server's SIGKILL (still running: ${JSON.stringify(processesOf(id))})`,
+      timeoutMs: 10_000,
+    });
+
+    const second = await startServer({ config: configPath });
+    const attempt2 = await waitFor(
+      () =>
+        existsSync(join(pids, '2.json')) && (JSON.parse(readFileSync(join(pids, '2.json'), 'utf8')) as { pid: number; grandchild: number }),
+      {
+        what: 'the re-run to start',
+        timeoutMs: 15_000,
+      },
+    );
+    const now = processesOf(id);
+    assert.deepEqual(new Set(now.map((p) => p.attempt)), new Set(['2']), `only the re-run's processes run: ${JSON.stringify(now)}`);
+    assert.ok(now.some((p) => p.pid === attempt2.pid) && now.some((p) => p.pid === attempt2.grandchild), JSON.stringify(now));
+
+    const cancel = await http('DELETE', `${second.url}/v1/requests/${id}`);
+    assert.equal(cancel.status, 200, cancel.text);
+    second.kill('SIGTERM');
+    assert.equal((await second.waitExit()).code, 0, second.diagnostics());
+    await waitFor(() => processesOf(id).length === 0, { what: `the re-run's processes to end`, timeoutMs: 10_000 });
+  });
+});
