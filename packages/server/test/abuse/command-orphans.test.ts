@@ -11,46 +11,16 @@
  * mistaken for one of ours, and cleanup only ever kills our own processes.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { HAS_PROCFS, killProcessesOf, processesOf } from '../helpers/procfs.js';
 import { http, killAllServers, makeTempDir, SERVER_PACKAGE_DIR, startServer, waitFor, writeConfig } from '../helpers/process.js';
 
 after(killAllServers);
 
 const PROGRAM = join(SERVER_PACKAGE_DIR, 'test', 'operations', 'fixtures', 'program.mjs');
-const LINUX = existsSync('/proc/self/environ');
-
-/** Running processes (zombies excluded) whose environment says they belong to `requestId`, with their attempt. */
-function processesOf(requestId: string): { pid: number; attempt: string }[] {
-  const found: { pid: number; attempt: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${name}/stat`, 'utf8'))) continue;
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (!env.includes(`ERRAND_REQUEST_ID=${requestId}`)) continue;
-      const attempt = env.find((e) => e.startsWith('ERRAND_ATTEMPT='))?.slice('ERRAND_ATTEMPT='.length) ?? '?';
-      found.push({ pid: Number(name), attempt });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
-
-/** SIGKILLs whatever of `requestId` still runs, so a failing run leaves nothing behind. */
-function killLeftovers(requestId: string): void {
-  for (const { pid } of processesOf(requestId)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-describe('command processes die with the server (SIGKILL included)', { skip: LINUX ? false : 'needs /proc' }, () => {
+describe('command processes die with the server (SIGKILL included)', { skip: HAS_PROCFS ? false : 'needs /proc' }, () => {
   test('SIGKILL the server: the program and its grandchild end; after a restart only the re-run runs', async (t) => {
     const { dir, cleanup } = makeTempDir('errand-orphans-');
     t.after(cleanup);
@@ -72,7 +42,7 @@ describe('command processes die with the server (SIGKILL included)', { skip: LIN
     const res = await http('POST', `${first.url}/v1/operations/tree?async=true`, { mode: 'tree', pids_dir: pids });
     assert.equal(res.status, 202, res.text);
     const id = res.body.request_id as string;
-    t.after(() => killLeftovers(id));
+    t.after(() => killProcessesOf(id));
 
     const attempt1 = await waitFor(
       () =>
@@ -88,7 +58,7 @@ describe('command processes die with the server (SIGKILL included)', { skip: LIN
     const exit = await first.crash();
     assert.equal(exit.signal, 'SIGKILL');
     await waitFor(() => processesOf(id).length === 0, {
-      what: `every process of ${id} to end after the server's SIGKILL (still running: ${JSON.stringify(processesOf(id))})`,
+      what: `every process of ${id} to end after the server's SIGKILL (running before it: ${JSON.stringify(before)})`,
       timeoutMs: 10_000,
     });
 
