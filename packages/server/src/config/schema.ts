@@ -126,7 +126,10 @@ const commandKindSchema = z.strictObject({
       z
         .string()
         .regex(ENV_NAME, 'must be an environment variable name')
-        .refine((name) => !name.startsWith('ERRAND_'), 'ERRAND_* variables hold Errand\'s own settings and keys and are never passed to programs'),
+        .refine(
+          (name) => !name.startsWith('ERRAND_'),
+          "ERRAND_* variables hold Errand's own settings and keys and are never passed to programs",
+        ),
     )
     .max(200)
     .default([]),
