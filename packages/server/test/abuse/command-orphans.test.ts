@@ -44,14 +44,7 @@ describe('command processes die with the server (SIGKILL included)', { skip: HAS
     const id = res.body.request_id as string;
     t.after(() => killProcessesOf(id));
 
-    const attempt1 = await waitFor(
-      () =>
-        existsSync(join(pids, '1.json')) && (JSON.parse(readFileSync(join(pids, '1.json'), 'utf8')) as { pid: number; grandchild: number }),
-      {
-        what: 'the first attempt to start its program and grandchild',
-        timeoutMs: 15_000,
-      },
-    );
+    const attempt1 = await started(pids, 1);
     const before = processesOf(id);
     assert.ok(before.some((p) => p.pid === attempt1.pid) && before.some((p) => p.pid === attempt1.grandchild), JSON.stringify(before));
 
@@ -63,14 +56,7 @@ describe('command processes die with the server (SIGKILL included)', { skip: HAS
     });
 
     const second = await startServer({ config: configPath });
-    const attempt2 = await waitFor(
-      () =>
-        existsSync(join(pids, '2.json')) && (JSON.parse(readFileSync(join(pids, '2.json'), 'utf8')) as { pid: number; grandchild: number }),
-      {
-        what: 'the re-run to start',
-        timeoutMs: 15_000,
-      },
-    );
+    const attempt2 = await started(pids, 2);
     const now = processesOf(id);
     assert.deepEqual(new Set(now.map((p) => p.attempt)), new Set(['2']), `only the re-run's processes run: ${JSON.stringify(now)}`);
     assert.ok(now.some((p) => p.pid === attempt2.pid) && now.some((p) => p.pid === attempt2.grandchild), JSON.stringify(now));
@@ -82,3 +68,12 @@ describe('command processes die with the server (SIGKILL included)', { skip: HAS
     await waitFor(() => processesOf(id).length === 0, { what: `the re-run's processes to end`, timeoutMs: 10_000 });
   });
 });
+
+/** The pids the `tree` mode of attempt `attempt` wrote to `<pids>/<attempt>.json` (a half-written file counts as not yet). */
+function started(pids: string, attempt: number): Promise<{ pid: number; grandchild: number }> {
+  const file = join(pids, `${attempt}.json`);
+  return waitFor(() => existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { pid: number; grandchild: number }), {
+    what: `attempt ${attempt} to start its program and grandchild`,
+    timeoutMs: 15_000,
+  });
+}
