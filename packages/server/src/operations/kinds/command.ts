@@ -69,6 +69,9 @@ function programEnvironment(spec: CommandKindConfig, ctx: OperationContext): Rec
   };
 }
 
+/** Whether the PID 1 warning was logged (once per process). */
+let pid1Warned = false;
+
 async function runCommand(
   spec: CommandKindConfig,
   program: string,
@@ -77,6 +80,13 @@ async function runCommand(
   ctx: OperationContext,
 ): Promise<unknown> {
   const cwd = spec.cwd ?? process.cwd();
+  if (process.pid === 1 && !pid1Warned) {
+    pid1Warned = true;
+    // Orphans are reparented to PID 1, and Node.js never reaps processes it did not start.
+    ctx.log.warn(
+      'Errand runs as PID 1: processes that command operations leave behind stay as zombies; run it under an init (docker run --init, tini)',
+    );
+  }
   let child: GroupChild;
   try {
     child = await spawnGroup(program, args, { cwd, env: programEnvironment(spec, ctx) });
