@@ -118,8 +118,21 @@ const commandKindSchema = z.strictObject({
     .min(1, 'must name the program to run, e.g. [node, ./script.mjs]'),
   /** Working folder, relative to the config file's folder (default: that folder). */
   cwd: z.string().min(1).optional(),
-  /** Added to the environment the program inherits. */
+  /** Set in the program's environment, over the base (PATH, HOME, LANG, LC_*, TZ, TMPDIR) and the pass-through. */
   env: z.record(z.string().regex(ENV_NAME, 'must be an environment variable name'), z.string()).default({}),
+  /** Errand's own environment variables copied to the program when set; nothing else of Errand's environment is. */
+  env_passthrough: z
+    .array(
+      z
+        .string()
+        .regex(ENV_NAME, 'must be an environment variable name')
+        .refine(
+          (name) => !name.startsWith('ERRAND_'),
+          "ERRAND_* variables hold Errand's own settings and keys and are never passed to programs",
+        ),
+    )
+    .max(200)
+    .default([]),
   /** How long the program has to exit after SIGTERM (cancel, timeout) before its process group gets SIGKILL. */
   grace: positiveDuration().prefault('5s'),
   /** Most bytes of stdout captured; more fails the attempt and stops the program. */

@@ -5,16 +5,25 @@
  * process of the program's tree behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { json, startHttpServer, type JsonBody, type TestHttpServer } from '../helpers/http.js';
 import { waitFor } from '../helpers/process.js';
+import { HAS_PROCFS, processesOf } from '../helpers/procfs.js';
+import { loadConfig } from '../../src/config/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const PROGRAM = join(FIXTURES, 'program.mjs');
 const program = (extra: Record<string, unknown> = {}) => ({ command: { run: [process.execPath, PROGRAM], grace: 0.3, ...extra } });
+
+const SCRATCH = mkdtempSync(join(tmpdir(), 'errand-command-'));
+/** A script without any execute permission. */
+const NOT_EXECUTABLE = join(SCRATCH, 'not-executable.sh');
+writeFileSync(NOT_EXECUTABLE, '#!/bin/sh\necho "{}"\n');
+chmodSync(NOT_EXECUTABLE, 0o644);
 
 let t: TestHttpServer;
 before(async () => {
@@ -29,12 +38,19 @@ before(async () => {
         stubborn: { ...program({ grace: 0.5 }), timeout: 1, retry: { max_attempts: 1 } },
         missing: { command: { run: ['errand-no-such-program-xyz', '--flag'] }, retry: { max_attempts: 1 } },
         tempfail: { ...program(), retry: { max_attempts: 2, initial_delay: 0.05 } },
+        denied: { command: { run: [NOT_EXECUTABLE] }, retry: { max_attempts: 1 } },
+        // Waits for every child it has before answering: the guard must not be one of them.
+        reaper: {
+          command: { run: ['perl', '-e', '1 while wait() != -1; print qq({"result": "reaped"}\\n)'], grace: 0.3 },
+          retry: { max_attempts: 1 },
+        },
       },
     },
   });
 });
 after(async () => {
   await t?.close();
+  rmSync(SCRATCH, { recursive: true, force: true });
 });
 
 async function runSync(operation: string, input: unknown): Promise<JsonBody> {
@@ -128,6 +144,13 @@ describe('command kind: bad programs fail clearly', () => {
     assert.match(body.error.message as string, /errand-no-such-program-xyz.*not found/);
   });
 
+  test('a program without execute permission → command_not_found saying so', async () => {
+    const body = await runSync('denied', {});
+    assert.equal(body.status, 'failed');
+    assert.equal(body.error.type, 'command_not_found');
+    assert.match(body.error.message as string, /not executable/);
+  });
+
   test('a non-zero exit → command_failed with the exit status and the tail of stderr', async () => {
     const body = await runSync('once', { mode: 'exit', code: 3 });
     assert.equal(body.status, 'failed');
@@ -195,3 +218,55 @@ describe('command kind: no process outlives its request', () => {
     await assertGone([pid, grandchild]);
   });
 });
+
+describe('command kind: the process group guard', () => {
+  test(
+    'once the program has exited and the grace period passed, nothing of the request runs, the guard included',
+    { skip: HAS_PROCFS ? false : 'needs /proc' },
+    async () => {
+      const body = await runSync('prog', { mode: 'final-line', value: 1 });
+      assert.equal(body.status, 'completed');
+      await waitFor(() => processesOf(body.request_id as string).length === 0, {
+        what: `the processes of ${body.request_id as string} to end`,
+        timeoutMs: 10_000,
+      });
+    },
+  );
+
+  test('a program that waits for all of its children is not held up by the guard', { skip: perlMissing() }, async () => {
+    const body = await runSync('reaper', {});
+    assert.equal(body.status, 'completed', JSON.stringify(body));
+    assert.equal(body.result, 'reaped');
+  });
+});
+
+describe('command kind: env_passthrough is validated', () => {
+  const issues = (passthrough: unknown): string[] => {
+    try {
+      loadConfig({
+        env: {},
+        baseDir: SCRATCH,
+        overrides: { operations: { job: { command: { run: ['x'], env_passthrough: passthrough } } } },
+      });
+      return [];
+    } catch (error) {
+      return [...((error as { issues?: string[] }).issues ?? [String(error)])];
+    }
+  };
+
+  test("names are environment variable names; ERRAND_* (Errand's own keys and settings) are refused", () => {
+    assert.deepEqual(issues(['AWS_REGION', 'http_proxy']), []);
+    assert.match(issues(['NOT A NAME']).join('\n'), /operations\.job\.command\.env_passthrough\[0\]: must be an environment variable name/);
+    assert.match(issues(['ERRAND_ADMIN_KEYS']).join('\n'), /operations\.job\.command\.env_passthrough\[0\]: ERRAND_\* variables/);
+  });
+
+  test('the default passes nothing through', () => {
+    const config = loadConfig({ env: {}, baseDir: SCRATCH, overrides: { operations: { job: { command: { run: ['x'] } } } } });
+    assert.deepEqual(config.operations.job?.command?.env_passthrough, []);
+  });
+});
+
+function perlMissing(): string | false {
+  const path = process.env.PATH ?? '';
+  return path.split(':').some((dir) => dir !== '' && existsSync(join(dir, 'perl'))) ? false : 'needs perl on PATH';
+}

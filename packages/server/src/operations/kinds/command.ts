@@ -13,24 +13,33 @@
  * not empty but holds no JSON fails with `command_invalid_output`. Other
  * lines are logged at debug level and otherwise ignored.
  *
- * The program runs without a shell, in its own process group. Cancel, timeout
- * and shutdown send SIGTERM to the whole group, then SIGKILL after `grace`;
- * when the program exits, whatever it left running in its group gets the same.
- * Groups still alive when Errand itself exits are sent SIGKILL, so no
- * process outlives the request that started it.
+ * The program runs without a shell (`run` is exec'd as given), in its own
+ * process group. Cancel, timeout and shutdown send SIGTERM to the whole group,
+ * then SIGKILL after `grace`; when the program exits, whatever it left running
+ * in its group gets the same. A guard in the group kills it when Errand dies,
+ * SIGKILL included (processGroups.ts), so no process outlives its request or
+ * the server that ran it.
+ *
+ * The program's environment is built, not inherited: the base below, the
+ * names in `env_passthrough`, then `env`, then ERRAND_REQUEST_ID,
+ * ERRAND_OPERATION and ERRAND_ATTEMPT. Errand's keys, store URL and provider
+ * secrets stay out unless an operator lists them.
  */
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { CommandKindConfig } from '../../config/index.js';
 import { RequestFailure } from '../../model/index.js';
 import type { OperationContext, OperationDefinition } from '../define.js';
-import { signalGroup, trackGroup, untrackGroup } from './processGroups.js';
+import { spawnGroup, stopGroup, type GroupChild } from './processGroups.js';
 
 /** Bytes of stderr kept for the error message of a failed run. */
 const STDERR_TAIL_BYTES = 2000;
 /** Exit status a program uses to ask for a retry (EX_TEMPFAIL in sysexits.h). */
 export const EXIT_TEMPFAIL = 75;
 const PROTOCOL_KEYS = new Set(['progress', 'output', 'result', 'error']);
+/** Variables every program gets from Errand's environment when they are set: where to find programs, home, locale, time zone, temp folder. */
+export const COMMAND_BASE_ENV: readonly string[] = ['PATH', 'HOME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'];
+/** Prefixes of base variables (the locale categories LC_ALL, LC_CTYPE, …). */
+const COMMAND_BASE_ENV_PREFIXES: readonly string[] = ['LC_'];
 
 export function commandOperation(spec: CommandKindConfig): OperationDefinition {
   const [program = '', ...args] = spec.run;
@@ -43,24 +52,53 @@ export function commandOperation(spec: CommandKindConfig): OperationDefinition {
   };
 }
 
-function runCommand(spec: CommandKindConfig, program: string, args: string[], input: unknown, ctx: OperationContext): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, {
-      cwd: spec.cwd,
-      env: {
-        ...process.env,
-        ...spec.env,
-        ERRAND_REQUEST_ID: ctx.request_id,
-        ERRAND_OPERATION: ctx.operation,
-        ERRAND_ATTEMPT: String(ctx.attempt),
-      },
-      // Its own process group, so cancel reaches every process it starts.
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const pid = child.pid;
-    if (pid !== undefined) trackGroup(pid);
+/** The program's whole environment: the base and the pass-through (read from Errand's), then `env`, then Errand's own three. */
+function programEnvironment(spec: CommandKindConfig, ctx: OperationContext): Record<string, string> {
+  const wanted = new Set([...COMMAND_BASE_ENV, ...spec.env_passthrough]);
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (wanted.has(name) || COMMAND_BASE_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
+  }
+  return {
+    ...env,
+    ...spec.env,
+    ERRAND_REQUEST_ID: ctx.request_id,
+    ERRAND_OPERATION: ctx.operation,
+    ERRAND_ATTEMPT: String(ctx.attempt),
+  };
+}
 
+/** Whether the PID 1 warning was logged (once per process). */
+let pid1Warned = false;
+
+async function runCommand(
+  spec: CommandKindConfig,
+  program: string,
+  args: string[],
+  input: unknown,
+  ctx: OperationContext,
+): Promise<unknown> {
+  const cwd = spec.cwd ?? process.cwd();
+  if (process.pid === 1 && !pid1Warned) {
+    pid1Warned = true;
+    // Orphans are reparented to PID 1, and Node.js never reaps processes it did not start.
+    ctx.log.warn(
+      'Errand runs as PID 1: processes that command operations leave behind stay as zombies; run it under an init (docker run --init, tini)',
+    );
+  }
+  let child: GroupChild;
+  try {
+    child = await spawnGroup(program, args, { cwd, env: programEnvironment(spec, ctx) });
+  } catch (error) {
+    throw spawnFailure(error as NodeJS.ErrnoException, program, spec.cwd);
+  }
+  return watch(child, spec, program, input, ctx);
+}
+
+function watch(child: GroupChild, spec: CommandKindConfig, program: string, input: unknown, ctx: OperationContext): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const pid = child.pid;
     let stopping: unknown; // set once the run is being stopped: the error it ends with
     let spawnError: NodeJS.ErrnoException | undefined;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -70,14 +108,16 @@ function runCommand(spec: CommandKindConfig, program: string, args: string[], in
     let reported: RequestFailure | undefined;
     const other: string[] = [];
     let steps = Promise.resolve(); // progress and output, applied in order
-    let killTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let open = 2; // stdout and stderr, until they close
 
+    // SIGTERM to the group now, SIGKILL after the grace period.
+    const stopAll = () => {
+      if (pid !== undefined) stopGroup(pid, spec.grace);
+    };
     const terminate = (reason: unknown) => {
       stopping ??= reason;
-      if (pid === undefined) return;
-      signalGroup(pid, 'SIGTERM');
-      killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), spec.grace);
-      killTimer.unref();
+      stopAll();
     };
     const onAbort = () => terminate(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();
@@ -85,7 +125,10 @@ function runCommand(spec: CommandKindConfig, program: string, args: string[], in
 
     child.on('error', (error: NodeJS.ErrnoException) => {
       // Only a failed spawn leaves the child without a pid; later errors (a failed kill) change nothing.
-      if (pid === undefined) spawnError = error;
+      if (pid === undefined) {
+        spawnError = error;
+        settle();
+      }
     });
     child.stdin.on('error', () => {
       // A program that exits without reading its input closes the pipe: not an error by itself.
@@ -131,20 +174,23 @@ function runCommand(spec: CommandKindConfig, program: string, args: string[], in
 
     child.on('exit', (code, signal) => {
       exit = { code, signal };
-      // Whatever the program left running in its group goes with it.
-      if (pid !== undefined && signalGroup(pid, 'SIGTERM')) {
-        killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), spec.grace);
-        killTimer.unref();
-      }
+      // Whatever the program left running in its group goes with it (and the guard, after the grace period).
+      stopAll();
+      settle();
     });
+    const streamClosed = () => {
+      open -= 1;
+      settle();
+    };
+    child.stdout.on('close', streamClosed);
+    child.stderr.on('close', streamClosed);
 
-    child.on('close', () => {
+    // The outcome is known once the program has exited and its stdout and stderr are read to the end.
+    // (Not the child's 'close': that also waits for the guard, which outlives the program by the grace period.)
+    function settle(): void {
+      if (settled || (spawnError === undefined && (exit === undefined || open > 0))) return;
+      settled = true;
       ctx.signal.removeEventListener('abort', onAbort);
-      if (pid !== undefined && !signalGroup(pid, 0)) {
-        // The whole group is gone: nothing left to kill.
-        if (killTimer) clearTimeout(killTimer);
-        untrackGroup(pid);
-      }
       void steps.then(() => {
         try {
           resolve(outcome());
@@ -152,7 +198,7 @@ function runCommand(spec: CommandKindConfig, program: string, args: string[], in
           reject(error instanceof Error ? error : new Error(String(error)));
         }
       });
-    });
+    }
 
     function outcome(): unknown {
       if (stopping !== undefined) throw stopping;
