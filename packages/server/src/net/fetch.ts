@@ -164,6 +164,8 @@ export class GuardedFetcher {
             method,
             headers: headers as UndiciRequestInit['headers'],
             body,
+            // A stream body needs it (fetch standard); the others ignore it.
+            ...(body !== null && body !== undefined && !replayable(body) ? { duplex: 'half' as const } : {}),
             redirect: 'manual',
             signal: controller.signal,
             dispatcher: trusted.has(url.origin) ? this.trusted : this.guarded,
