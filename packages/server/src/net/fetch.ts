@@ -31,19 +31,22 @@
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from 'undici';
 import { isIP } from 'node:net';
-import { forbiddenReason, ForbiddenTargetError, FORBIDDEN_TARGET_CODE, hostOf, systemResolver, TargetPolicy, type Resolver } from './targets.js';
+import {
+  forbiddenReason,
+  ForbiddenTargetError,
+  FORBIDDEN_TARGET_CODE,
+  hostOf,
+  systemResolver,
+  TargetPolicy,
+  type Resolver,
+} from './targets.js';
 
 /** Longest URL fetched. */
 export const FETCH_URL_MAX_LENGTH = 8192;
 
 /** The stable types a {@link FetchFailure} carries. */
 export type FetchFailureType =
-  | 'fetch_invalid_url'
-  | 'fetch_forbidden'
-  | 'fetch_redirect_refused'
-  | 'fetch_response_too_large'
-  | 'fetch_timeout'
-  | 'fetch_unreachable';
+  'fetch_invalid_url' | 'fetch_forbidden' | 'fetch_redirect_refused' | 'fetch_response_too_large' | 'fetch_timeout' | 'fetch_unreachable';
 
 const RETRYABLE: Readonly<Record<FetchFailureType, boolean>> = {
   fetch_invalid_url: false,
@@ -120,7 +123,10 @@ export class GuardedFetcher {
       timeoutMs: options.timeoutMs ?? FETCH_DEFAULTS.timeoutMs,
       maxResponseBytes: options.maxResponseBytes ?? FETCH_DEFAULTS.maxResponseBytes,
     };
-    this.guarded = new Agent({ connect: { lookup: this.policy.lookup(options.resolve ?? systemResolver) as never }, keepAliveTimeout: 4_000 });
+    this.guarded = new Agent({
+      connect: { lookup: this.policy.lookup(options.resolve ?? systemResolver) as never },
+      keepAliveTimeout: 4_000,
+    });
     this.trusted = new Agent({ keepAliveTimeout: 4_000 });
   }
 
@@ -140,7 +146,15 @@ export class GuardedFetcher {
     else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const timer =
       timeoutMs > 0
-        ? setTimeout(() => controller.abort(new FetchFailure('fetch_timeout', `The fetch did not complete within ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+        ? setTimeout(
+            () =>
+              controller.abort(
+                new FetchFailure('fetch_timeout', `The fetch did not complete within ${timeoutMs} ms`, {
+                  details: { timeout_ms: timeoutMs },
+                }),
+              ),
+            timeoutMs,
+          )
         : undefined;
     timer?.unref();
     const finish = () => {
@@ -149,7 +163,10 @@ export class GuardedFetcher {
     };
 
     const fail = (failure: FetchFailure, context: Record<string, unknown>): never => {
-      log?.warn({ ...context, error: { type: failure.type, message: failure.message }, cause: (failure.cause as Error | undefined)?.message }, 'fetch refused or failed');
+      log?.warn(
+        { ...context, error: { type: failure.type, message: failure.message }, cause: (failure.cause as Error | undefined)?.message },
+        'fetch refused or failed',
+      );
       throw failure;
     };
     try {
@@ -176,16 +193,25 @@ export class GuardedFetcher {
         }
         const location = response.headers.get('location');
         if (!REDIRECTS.has(response.status) || location === null || init.redirect === 'manual') {
-          return limitBody(response, { maxResponseBytes, controller, finish, fail: (f) => fail(f, { url: url.href }), redirected: hop > 0 });
+          return limitBody(response, {
+            maxResponseBytes,
+            controller,
+            finish,
+            fail: (f) => fail(f, { url: url.href }),
+            redirected: hop > 0,
+          });
         }
         await response.body?.cancel().catch(() => undefined);
         const from = url;
         if (init.redirect === 'error' || hop >= maxRedirects) {
           const why = init.redirect === 'error' ? 'redirects are not followed for this fetch' : `more than ${maxRedirects} redirects`;
-          return fail(new FetchFailure('fetch_redirect_refused', `The fetch was redirected ${why}`, { details: { max_redirects: maxRedirects } }), {
-            url: from.href,
-            location,
-          });
+          return fail(
+            new FetchFailure('fetch_redirect_refused', `The fetch was redirected ${why}`, { details: { max_redirects: maxRedirects } }),
+            {
+              url: from.href,
+              location,
+            },
+          );
         }
         url = this.checkedUrl(new URL(location, from).href, trusted, fail);
         const status = response.status;
@@ -194,7 +220,10 @@ export class GuardedFetcher {
           body = null;
           for (const name of BODY_HEADERS) headers.delete(name);
         } else if (body !== null && body !== undefined && !replayable(body)) {
-          return fail(new FetchFailure('fetch_redirect_refused', `The fetch was redirected with ${status}, which needs the streamed body sent again`), { url: from.href, location });
+          return fail(
+            new FetchFailure('fetch_redirect_refused', `The fetch was redirected with ${status}, which needs the streamed body sent again`),
+            { url: from.href, location },
+          );
         }
         if (url.origin !== from.origin) for (const name of CREDENTIALS) headers.delete(name);
       }
@@ -214,7 +243,9 @@ export class GuardedFetcher {
     try {
       url = new URL(href);
     } catch {
-      return fail(new FetchFailure('fetch_invalid_url', 'The URL to fetch is not a valid absolute http(s) URL'), { url: href.slice(0, 500) });
+      return fail(new FetchFailure('fetch_invalid_url', 'The URL to fetch is not a valid absolute http(s) URL'), {
+        url: href.slice(0, 500),
+      });
     }
     if (trusted.has(url.origin)) return url;
     const refusal = this.policy.refusalForUrl(url.href, FETCH_URL_MAX_LENGTH);
@@ -223,10 +254,15 @@ export class GuardedFetcher {
       return fail(new FetchFailure('fetch_invalid_url', 'Only http and https URLs can be fetched'), { url: href.slice(0, 500) });
     }
     if (href.length > FETCH_URL_MAX_LENGTH) {
-      return fail(new FetchFailure('fetch_invalid_url', `The URL to fetch is longer than ${FETCH_URL_MAX_LENGTH} characters`), { url: href.slice(0, 500) });
+      return fail(new FetchFailure('fetch_invalid_url', `The URL to fetch is longer than ${FETCH_URL_MAX_LENGTH} characters`), {
+        url: href.slice(0, 500),
+      });
     }
     const host = hostOf(url);
-    return fail(forbidden(isIP(host) === 0 ? 'a loopback name' : (forbiddenReason(host) ?? 'a forbidden address')), { url: url.href, refusal });
+    return fail(forbidden(isIP(host) === 0 ? 'a loopback name' : (forbiddenReason(host) ?? 'a forbidden address')), {
+      url: url.href,
+      refusal,
+    });
   }
 
   private failureOf(err: unknown, signal: AbortSignal): FetchFailure {
@@ -235,13 +271,19 @@ export class GuardedFetcher {
     if (refused) return forbidden(refused instanceof ForbiddenTargetError ? refused.reason : 'a forbidden address');
     const code = findCause(err, (e) => typeof e.code === 'string')?.code;
     const shown = typeof code === 'string' ? code : 'network error';
-    return new FetchFailure('fetch_unreachable', `The URL could not be fetched (${shown})`, { details: typeof code === 'string' ? { code } : {}, cause: err });
+    return new FetchFailure('fetch_unreachable', `The URL could not be fetched (${shown})`, {
+      details: typeof code === 'string' ? { code } : {},
+      cause: err,
+    });
   }
 }
 
 /** A refusal as tenants see it: what kind of address, not which (the log has that). */
 function forbidden(kind: string): FetchFailure {
-  return new FetchFailure('fetch_forbidden', `The URL (or a redirect) leads to ${kind}, which operations may not fetch from unless fetch.allow lists it`);
+  return new FetchFailure(
+    'fetch_forbidden',
+    `The URL (or a redirect) leads to ${kind}, which operations may not fetch from unless fetch.allow lists it`,
+  );
 }
 
 function definedLimits(init: GuardedFetchInit): Partial<FetchLimits> {
@@ -270,7 +312,9 @@ interface BodyLimit {
 function limitBody(response: Awaited<ReturnType<typeof undiciFetch>>, o: BodyLimit): Response {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   const tooLarge = () =>
-    new FetchFailure('fetch_response_too_large', `The response is larger than ${o.maxResponseBytes} bytes`, { details: { limit_bytes: o.maxResponseBytes } });
+    new FetchFailure('fetch_response_too_large', `The response is larger than ${o.maxResponseBytes} bytes`, {
+      details: { limit_bytes: o.maxResponseBytes },
+    });
   if (Number.isFinite(declared) && declared > o.maxResponseBytes) {
     void response.body?.cancel().catch(() => undefined);
     o.finish();
@@ -301,7 +345,11 @@ function limitBody(response: Awaited<ReturnType<typeof undiciFetch>>, o: BodyLim
       { signal: o.controller.signal },
     );
   }
-  const wrapped = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers as unknown as Headers });
+  const wrapped = new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers as unknown as Headers,
+  });
   Object.defineProperty(wrapped, 'url', { value: response.url });
   Object.defineProperty(wrapped, 'redirected', { value: o.redirected });
   return wrapped;

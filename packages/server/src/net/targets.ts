@@ -158,7 +158,10 @@ export function forbiddenReason(address: string): string | null {
 
 /** The URL host without IPv6 brackets or a trailing dot, lower-case. */
 export function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  return url.hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 /** Longest webhook URL accepted. */

@@ -162,7 +162,12 @@ describe('analyze-document refuses internal document_url targets (the default in
   });
 
   test('a redirect from an allowed host to [::1], to 127.0.0.1 or to a name of 127.0.0.1 is refused at the hop', async () => {
-    for (const to of [`http://[::1]:${secret6.port}/`, `http://127.0.0.1:${secret4.port}/`, `http://docs.example.com:${secret4.port}/`, 'http://169.254.169.254/latest/meta-data']) {
+    for (const to of [
+      `http://[::1]:${secret6.port}/`,
+      `http://127.0.0.1:${secret4.port}/`,
+      `http://docs.example.com:${secret4.port}/`,
+      'http://169.254.169.254/latest/meta-data',
+    ]) {
       const url = `http://redirector.test:${redirector.port}/r?to=${encodeURIComponent(to)}`;
       assertRefused(await run('analyze-document', { document_url: url }), `redirect to ${to}`);
     }

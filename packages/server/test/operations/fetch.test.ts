@@ -19,7 +19,9 @@ interface Seen {
   body: string;
 }
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse, base: string) => void): Promise<{ server: Server; base: string; seen: Seen[] }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse, base: string) => void,
+): Promise<{ server: Server; base: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   let base = '';
   const server = createHttpServer((req, res) => {
@@ -43,7 +45,8 @@ const stop = (server: Server | undefined) =>
     server.close(() => resolve());
   });
 
-const resolve: Resolver = (hostname) => Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+const resolve: Resolver = (hostname) =>
+  Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
 
 let a: Awaited<ReturnType<typeof serve>>;
 let b: Awaited<ReturnType<typeof serve>>;
@@ -99,14 +102,22 @@ const typeOf = (type: string) => (err: { type?: string }) => {
 describe('redirects', () => {
   test('303 turns a POST into a GET without body or content headers; 307 keeps both', async () => {
     const to = encodeURIComponent('/target');
-    const see = await fetcher.fetch(`${a.base}/redirect?code=303&to=${to}`, { method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
+    const see = await fetcher.fetch(`${a.base}/redirect?code=303&to=${to}`, {
+      method: 'POST',
+      body: '{"x":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(await see.text(), 'a saw GET /target');
     assert.equal(see.redirected, true);
     const last = a.seen.at(-1);
     assert.equal(last?.body, '');
     assert.equal(last?.headers['content-type'], undefined);
 
-    const keep = await fetcher.fetch(`${a.base}/redirect?code=307&to=${to}`, { method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
+    const keep = await fetcher.fetch(`${a.base}/redirect?code=307&to=${to}`, {
+      method: 'POST',
+      body: '{"x":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(await keep.text(), 'a saw POST /target');
     assert.equal(a.seen.at(-1)?.body, '{"x":1}');
   });
@@ -190,12 +201,15 @@ describe('limits', () => {
   });
 
   test('a name that does not resolve → fetch_unreachable (retryable) with the code, not the name', async () => {
-    await assert.rejects(fetcher.fetch('http://nowhere.invalid/'), (err: { type?: string; retryable?: boolean; message: string; details?: { code?: string } }) => {
-      assert.equal(err.type, 'fetch_unreachable');
-      assert.equal(err.retryable, true);
-      assert.equal(err.details?.code, 'ENOTFOUND');
-      assert.ok(!err.message.includes('nowhere.invalid'), err.message);
-      return true;
-    });
+    await assert.rejects(
+      fetcher.fetch('http://nowhere.invalid/'),
+      (err: { type?: string; retryable?: boolean; message: string; details?: { code?: string } }) => {
+        assert.equal(err.type, 'fetch_unreachable');
+        assert.equal(err.retryable, true);
+        assert.equal(err.details?.code, 'ENOTFOUND');
+        assert.ok(!err.message.includes('nowhere.invalid'), err.message);
+        return true;
+      },
+    );
   });
 });

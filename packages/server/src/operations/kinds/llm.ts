@@ -42,7 +42,13 @@ export function llmOperation(spec: LlmKindConfig): OperationDefinition {
 
       const call = upstreamCall(ctx.signal, spec.timeout);
       try {
-        const response = await fetchUpstream(ctx, url, { method: 'POST', headers, body: JSON.stringify(body) }, call, LLM_RESPONSE_MAX_BYTES);
+        const response = await fetchUpstream(
+          ctx,
+          url,
+          { method: 'POST', headers, body: JSON.stringify(body) },
+          call,
+          LLM_RESPONSE_MAX_BYTES,
+        );
         if (!response.ok) {
           const text = await readBounded(response, ERROR_BODY_MAX_BYTES, what).catch(() => Buffer.from(''));
           throw statusFailure(response, text.toString('utf8'), what);

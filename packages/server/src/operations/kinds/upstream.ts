@@ -59,7 +59,13 @@ export function upstreamCall(parent: AbortSignal, timeoutMs: number | undefined)
  * operator chose it), anything it redirects to is checked; no time limit of the
  * fetch's own (the kind's `timeout` is `call`'s); at most `maxResponseBytes` read.
  */
-export function fetchUpstream(ctx: OperationContext, url: string, init: GuardedFetchInit, call: UpstreamCall, maxResponseBytes: number): Promise<Response> {
+export function fetchUpstream(
+  ctx: OperationContext,
+  url: string,
+  init: GuardedFetchInit,
+  call: UpstreamCall,
+  maxResponseBytes: number,
+): Promise<Response> {
   return ctx.fetch(url, { ...init, signal: call.signal, trustedOrigins: [new URL(url).origin], timeoutMs: 0, maxResponseBytes });
 }
 
