@@ -247,17 +247,13 @@ export class GuardedFetcher {
         url: href.slice(0, 500),
       });
     }
+    const invalid = (message: string) => fail(new FetchFailure('fetch_invalid_url', message), { url: href.slice(0, 500) });
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return invalid('Only http and https URLs can be fetched');
+    if (url.href.length > FETCH_URL_MAX_LENGTH) return invalid(`The URL to fetch is longer than ${FETCH_URL_MAX_LENGTH} characters`);
     if (trusted.has(url.origin)) return url;
+    // What is left to refuse without DNS: a literal forbidden address, or a loopback name.
     const refusal = this.policy.refusalForUrl(url.href, FETCH_URL_MAX_LENGTH);
     if (refusal === null) return url;
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return fail(new FetchFailure('fetch_invalid_url', 'Only http and https URLs can be fetched'), { url: href.slice(0, 500) });
-    }
-    if (href.length > FETCH_URL_MAX_LENGTH) {
-      return fail(new FetchFailure('fetch_invalid_url', `The URL to fetch is longer than ${FETCH_URL_MAX_LENGTH} characters`), {
-        url: href.slice(0, 500),
-      });
-    }
     const host = hostOf(url);
     return fail(forbidden(isIP(host) === 0 ? 'a loopback name' : (forbiddenReason(host) ?? 'a forbidden address')), {
       url: url.href,
