@@ -8,9 +8,14 @@
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { GuardedFetcher } from '../../src/index.js';
 import type { Resolver } from '../../src/net/index.js';
+import { startKindServer } from './harness.js';
+
+const FETCHER = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'fetcher.mjs');
 
 interface Seen {
   method: string;
@@ -211,5 +216,29 @@ describe('limits', () => {
         return true;
       },
     );
+  });
+});
+
+describe('ctx.fetch in a handler follows the fetch section of the config', () => {
+  test('by default 127.0.0.1 is refused; fetch.allow lets it through with fetch.max_response_bytes and fetch.max_redirects applied', async (t) => {
+    const strict = await startKindServer({ operations: { get: { module: FETCHER, retry: { max_attempts: 1 } } } });
+    t.after(() => strict.close());
+    const refused = await strict.call('POST', '/v1/operations/get?async=false', { url: `${a.base}/page` });
+    assert.equal(refused.body.status, 'failed', refused.raw);
+    assert.equal(refused.body.error.type, 'fetch_forbidden');
+
+    const open = await startKindServer({
+      fetch: { allow: ['127.0.0.1'], max_response_bytes: '8kb', max_redirects: 1 },
+      operations: { get: { module: FETCHER, retry: { max_attempts: 1 } } },
+    });
+    t.after(() => open.close());
+    const read = await open.call('POST', '/v1/operations/get?async=false', { url: `${a.base}/page` });
+    assert.deepEqual(read.body.result, { status: 200, text: 'a saw GET /page' });
+    const big = await open.call('POST', '/v1/operations/get?async=false', { url: `${a.base}/chunked-big` });
+    assert.equal(big.body.error.type, 'fetch_response_too_large', big.raw);
+    const twice = `${a.base}/redirect?to=${encodeURIComponent(`/redirect?to=${encodeURIComponent('/page')}`)}`;
+    const hops = await open.call('POST', '/v1/operations/get?async=false', { url: twice });
+    assert.equal(hops.body.error.type, 'fetch_redirect_refused', hops.raw);
+    assert.equal(hops.body.error.retryable, false);
   });
 });
