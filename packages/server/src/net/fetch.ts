@@ -204,16 +204,16 @@ export class GuardedFetcher {
         await response.body?.cancel().catch(() => undefined);
         const from = url;
         if (init.redirect === 'error' || hop >= maxRedirects) {
-          const why = init.redirect === 'error' ? 'redirects are not followed for this fetch' : `more than ${maxRedirects} redirects`;
-          return fail(
-            new FetchFailure('fetch_redirect_refused', `The fetch was redirected ${why}`, { details: { max_redirects: maxRedirects } }),
-            {
-              url: from.href,
-              location,
-            },
-          );
+          const message =
+            init.redirect === 'error'
+              ? 'The URL answered with a redirect, and this fetch follows none'
+              : `The fetch was redirected more than ${maxRedirects} times`;
+          return fail(new FetchFailure('fetch_redirect_refused', message, { details: { max_redirects: maxRedirects } }), {
+            url: from.href,
+            location,
+          });
         }
-        url = this.checkedUrl(new URL(location, from).href, trusted, fail);
+        url = this.checkedUrl(location, trusted, fail, from);
         const status = response.status;
         if (((status === 301 || status === 302) && method === 'POST') || (status === 303 && method !== 'GET' && method !== 'HEAD')) {
           method = 'GET';
@@ -238,10 +238,16 @@ export class GuardedFetcher {
     await Promise.allSettled([this.guarded.destroy(), this.trusted.destroy()]);
   }
 
-  private checkedUrl(href: string, trusted: ReadonlySet<string>, fail: (f: FetchFailure, context: Record<string, unknown>) => never): URL {
+  /** `href` (relative to `base`, for a redirect's Location) parsed and checked, or a failure. */
+  private checkedUrl(
+    href: string,
+    trusted: ReadonlySet<string>,
+    fail: (f: FetchFailure, context: Record<string, unknown>) => never,
+    base?: URL,
+  ): URL {
     let url: URL;
     try {
-      url = new URL(href);
+      url = new URL(href, base);
     } catch {
       return fail(new FetchFailure('fetch_invalid_url', 'The URL to fetch is not a valid absolute http(s) URL'), {
         url: href.slice(0, 500),

@@ -166,6 +166,7 @@ describe('redirects', () => {
     await assert.rejects(fetcher.fetch(`${a.base}/redirect?to=${encodeURIComponent('file:///etc/passwd')}`), typeOf('fetch_invalid_url'));
     await assert.rejects(fetcher.fetch('ftp://127.0.0.1/'), typeOf('fetch_invalid_url'));
     await assert.rejects(fetcher.fetch('not a url'), typeOf('fetch_invalid_url'));
+    await assert.rejects(fetcher.fetch(`${a.base}/redirect?to=${encodeURIComponent('http://[::1')}`), typeOf('fetch_invalid_url'));
   });
 });
 
