@@ -12,7 +12,8 @@
  * Input, exactly one of:
  *   { text: "…" }                         inline text
  *   { document: "market-trends" }          a sample in examples/documents/
- *   { document_url: "https://…" }          fetched (text, Markdown or HTML; 10 s, 2 MB)
+ *   { document_url: "https://…" }          fetched with ctx.fetch (text, Markdown or HTML; 10 s, 2 MB;
+ *                                          internal addresses refused: fetch_forbidden)
  * Options: summary_sentences (1–20, default 3), max_keywords (1–50, default 10).
  *
  * Result: { summary, summary_sentences, sentiment, sentiment_score, entities,
@@ -83,7 +84,7 @@ export default defineOperation<AnalyzeInput, AnalyzeResult>({
     const options = parseInput(input ?? {});
 
     await step(ctx, 1, 'Extracting content', 2, describeSource(options));
-    const doc = await loadDocument(options, ctx.signal);
+    const doc = await loadDocument(options, ctx);
     const paragraphs = splitParagraphs(doc.text);
     if (paragraphs.length === 0) {
       throw RequestFailure.nonRetryable('The document has no text to analyse', { type: 'empty_document' });
@@ -196,11 +197,12 @@ function parseInput(input: AnalyzeInput): Options {
   return { source, summarySentences, maxKeywords };
 }
 
-async function loadDocument(options: Options, signal: AbortSignal): Promise<LoadedDocument> {
+async function loadDocument(options: Options, ctx: OperationContext): Promise<LoadedDocument> {
   const { source } = options;
   if (source.kind === 'text') return { text: source.text, source: { kind: 'text' }, bytes: Buffer.byteLength(source.text) };
-  if (source.kind === 'sample') return loadSample(source.name, signal);
-  return fetchDocument(source.url, signal);
+  if (source.kind === 'sample') return loadSample(source.name, ctx.signal);
+  // A tenant's URL: fetched with ctx.fetch, under Errand's SSRF guard.
+  return fetchDocument(source.url, ctx);
 }
 
 function describeSource(options: Options): string {

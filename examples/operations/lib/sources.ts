@@ -2,18 +2,24 @@
  * Where analyze-document gets its text: inline, a bundled sample in
  * examples/documents/, or an http(s) URL.
  *
+ * A URL comes from the tenant, so it is fetched with `ctx.fetch`, Errand's
+ * SSRF-guarded fetch (docs/operations.md#fetching-user-supplied-urls) and never
+ * with plain `fetch()`: loopback, private, link-local and metadata addresses
+ * are refused (also behind a redirect or a DNS name), with `fetch_forbidden`.
+ *
  * Fetch failures are classified for the engine's retry policy:
  * - network errors, timeouts (10 s), 429 and 5xx → retryable `document_unreachable`
  *   (429/503 with a Retry-After header also set the next attempt's delay);
  * - 404/410 → `document_not_found`, any other 4xx → `document_rejected`,
  *   a non-text content type → `unsupported_document`, more than 2 MB →
- *   `document_too_large`: none of these is retried.
+ *   `document_too_large`; a refused target keeps the guard's type
+ *   (`fetch_forbidden`, `fetch_invalid_url`, `fetch_redirect_refused`): none of these is retried.
  * A cancel or timeout of the request itself is rethrown as the signal's reason.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RequestFailure } from 'errand';
+import { RequestFailure, type OperationContext } from 'errand';
 import { blockToPlain, parseMarkdown } from './markdown.js';
 
 export const SAMPLES_DIR = fileURLToPath(new URL('../../documents/', import.meta.url));
@@ -58,8 +64,14 @@ export async function listSamples(): Promise<string[]> {
   }
 }
 
-/** Fetches a text document over http(s); see the file header for how failures are classified. */
-export async function fetchDocument(url: string, signal: AbortSignal): Promise<LoadedDocument> {
+/** The `type` of a failure from `ctx.fetch` (`fetch_unreachable`, `fetch_forbidden`, …), or undefined for anything else. */
+function fetchFailureType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && type.startsWith('fetch_') ? type : undefined;
+}
+
+/** Fetches a text document over http(s) with the guarded `ctx.fetch`; see the file header for how failures are classified. */
+export async function fetchDocument(url: string, ctx: Pick<OperationContext, 'fetch' | 'signal'>): Promise<LoadedDocument> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -72,7 +84,6 @@ export async function fetchDocument(url: string, signal: AbortSignal): Promise<L
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw RequestFailure.nonRetryable('document_url must use http or https', { type: 'invalid_input', details: { field: 'document_url' } });
   }
-  const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
   const unreachable = (why: string, cause?: unknown, retryAfterMs?: number) =>
     RequestFailure.retryable(`Could not fetch document_url: ${why}`, {
       type: 'document_unreachable',
@@ -80,16 +91,26 @@ export async function fetchDocument(url: string, signal: AbortSignal): Promise<L
       cause,
       retryAfterMs,
     });
+  const tooLarge = () =>
+    RequestFailure.nonRetryable(`document_url is larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MB`, {
+      type: 'document_too_large',
+      details: { url },
+    });
   const rethrow = (err: unknown): never => {
-    if (signal.aborted) throw signal.reason;
-    if (timeout.aborted) throw unreachable(`no complete answer within ${FETCH_TIMEOUT_MS / 1000} s`, err);
-    throw unreachable(describeNetworkError(err), err);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const type = fetchFailureType(err);
+    if (type === 'fetch_response_too_large') throw tooLarge();
+    if (type === 'fetch_timeout') throw unreachable(`no complete answer within ${FETCH_TIMEOUT_MS / 1000} s`, err);
+    if (type === 'fetch_unreachable') throw unreachable((err as Error).message, err);
+    // A refused target (fetch_forbidden, fetch_invalid_url, fetch_redirect_refused): not retried, kept as it is.
+    throw err;
   };
 
   let response: Response;
   try {
-    response = await fetch(parsed, {
-      signal: AbortSignal.any([signal, timeout]),
+    response = await ctx.fetch(parsed, {
+      timeoutMs: FETCH_TIMEOUT_MS,
+      maxResponseBytes: MAX_DOCUMENT_BYTES,
       headers: { accept: 'text/plain, text/markdown, text/html;q=0.9, */*;q=0.1', 'user-agent': 'errand-example/0.1' },
     });
   } catch (err) {
@@ -118,25 +139,16 @@ export async function fetchDocument(url: string, signal: AbortSignal): Promise<L
     });
   }
 
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
+  let raw: string;
+  let bytes: number;
   try {
-    for await (const chunk of response.body ?? []) {
-      bytes += chunk.byteLength;
-      if (bytes > MAX_DOCUMENT_BYTES) {
-        await response.body?.cancel().catch(() => {});
-        throw RequestFailure.nonRetryable(`document_url is larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MB`, {
-          type: 'document_too_large',
-          details: { url },
-        });
-      }
-      chunks.push(chunk);
-    }
+    // ctx.fetch stops the body at maxResponseBytes (fetch_response_too_large) and at the timeout.
+    const body = new Uint8Array(await response.arrayBuffer());
+    bytes = body.byteLength;
+    raw = new TextDecoder('utf-8').decode(body);
   } catch (err) {
-    if (err instanceof RequestFailure) throw err;
-    rethrow(err);
+    return rethrow(err);
   }
-  const raw = new TextDecoder('utf-8').decode(Buffer.concat(chunks));
   const text =
     mime === 'text/html' || mime === 'application/xhtml+xml'
       ? htmlToText(raw)
@@ -194,12 +206,4 @@ function retryAfterMs(header: string | null): number | undefined {
   if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 3600) * 1000;
   const at = Date.parse(header);
   return Number.isNaN(at) ? undefined : Math.max(0, Math.min(at - Date.now(), 3_600_000));
-}
-
-/** "getaddrinfo ENOTFOUND example.com" rather than fetch's bare "fetch failed". */
-function describeNetworkError(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  if (typeof cause?.message === 'string' && cause.message !== '') return cause.message;
-  if (typeof cause?.code === 'string') return cause.code;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,8 @@
 /**
  * errand — durable asynchronous request-reply for long-running work.
  *
- * For operation authors: `defineOperation`, `RequestFailure` and the context types.
+ * For operation authors: `defineOperation`, `RequestFailure`, the context types, and
+ * `GuardedFetcher` (the SSRF-guarded fetch behind `ctx.fetch`, for code outside a handler).
  * For embedding: `loadConfig` + `createServer`.
  */
 export { defineOperation } from './operations/index.js';
@@ -12,5 +13,7 @@ export { ConfigError, loadConfig } from './config/index.js';
 export type { ErrandConfig, LoadConfigOptions } from './config/index.js';
 export { createServer } from './server.js';
 export type { CreateServerOptions, ErrandServer } from './server.js';
+export { FETCH_DEFAULTS, FetchFailure, GuardedFetcher } from './net/index.js';
+export type { FetchFailureType, FetchLimits, GuardedFetcherOptions, GuardedFetchInit } from './net/index.js';
 export type { Clock } from './engine/index.js';
 export type { Store } from './store/index.js';

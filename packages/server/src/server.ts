@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { ErrandConfig } from './config/index.js';
 import { maskUrl, retryStartup, startCluster, type Cluster } from './cluster/index.js';
 import { DatabaseClock, Engine, newNodeId, systemClock, type Clock } from './engine/index.js';
-import type { Resolver } from './webhooks/index.js';
+import type { Resolver } from './net/index.js';
 import { buildApp, openSseStreamCount } from './http/index.js';
 import { createMetrics, startMetricsListener, type Metrics, type MetricsListener } from './metrics/index.js';
 import { loadOperations } from './operations/index.js';
@@ -24,7 +24,7 @@ export interface CreateServerOptions {
     random?: () => number;
     /** Use this store instead of opening `store.url`. */
     store?: Store;
-    /** How webhook targets' host names resolve (a stub keeps SSRF tests off the network). */
+    /** How webhook targets' and fetched URLs' host names resolve (a stub keeps SSRF tests off the network). */
     resolve?: Resolver;
   };
 }

@@ -65,6 +65,9 @@ function isAllowEntry(entry: string): boolean {
   return isIP(address) !== 0 || /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(address);
 }
 
+/** An allowlist of the SSRF guard (`webhooks.allow`, `fetch.allow`). */
+const allowList = () => z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]);
+
 /** Names of operations, triggers and tenants: what may appear in a URL path segment. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const name = (what: string) =>
@@ -322,7 +325,7 @@ export const configSchema = z
         /** Per-tenant signing secrets (two while rotating). */
         secrets: z.record(name('tenant'), webhookSecrets()).default({}),
         /** Hosts or CIDRs deliveries may reach although they are loopback, private, link-local or metadata addresses. */
-        allow: z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]),
+        allow: allowList(),
         /** Host names resolved from this map (name → IP address) instead of DNS, like curl's --resolve; still checked against the guard. */
         hosts: z.record(z.string().min(1).max(253), z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' })).default({}),
         /** Wait before each retry (the last entry repeats). */
@@ -333,6 +336,18 @@ export const configSchema = z
         max_response_bytes: size().prefault('64kb'),
         /** How long a node's claim on a delivery lasts; another node takes it over after that. Must exceed async.webhook_timeout. */
         lease: positiveDuration().prefault('1m'),
+      })
+      .prefault({}),
+    fetch: z
+      .strictObject({
+        /** Hosts or CIDRs operations' fetches (ctx.fetch, http and llm redirects) may reach although they are loopback, private, link-local or metadata addresses. */
+        allow: allowList(),
+        /** Redirects one fetch follows, each hop checked by the guard; 0 follows none. */
+        max_redirects: z.number().int().min(0).max(20).default(5),
+        /** Longest one fetch may take, connect to last body byte. */
+        timeout: positiveDuration().prefault('30s'),
+        /** Most of a response body one fetch reads; more fails with fetch_response_too_large. */
+        max_response_bytes: size().prefault('10mb'),
       })
       .prefault({}),
     logging: z

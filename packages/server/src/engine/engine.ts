@@ -28,7 +28,8 @@ import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
 import { retryDelayMs } from './retry.js';
 import { publishTransition } from './runner.js';
-import { SecretBook, systemResolver, TargetPolicy, WebhookDeliverer, withHosts, type Resolver } from '../webhooks/index.js';
+import { GuardedFetcher, systemResolver, TargetPolicy, withHosts, type Resolver } from '../net/index.js';
+import { SecretBook, WebhookDeliverer } from '../webhooks/index.js';
 
 export interface EngineOptions {
   config: ErrandConfig;
@@ -39,7 +40,7 @@ export interface EngineOptions {
   clock?: Clock | undefined;
   /** Test seam: randomness for retry jitter. */
   random?: (() => number) | undefined;
-  /** Test seam: how webhook targets' host names resolve (default: the system resolver). */
+  /** Test seam: how webhook targets' and fetched URLs' host names resolve (default: the system resolver). */
   resolve?: Resolver | undefined;
   /** This node's id (default: `newNodeId(config)`); give the store the same one so its notifications name this node. */
   nodeId?: string | undefined;
@@ -103,6 +104,8 @@ export class Engine {
   readonly webhooks: WebhookDeliverer;
   /** Which webhook targets may be reached (SSRF guard). */
   private readonly targets: TargetPolicy;
+  /** Operations' outbound HTTP (`ctx.fetch`), under the same guard with `fetch.allow`. */
+  private readonly fetcher: GuardedFetcher;
   private readonly log: Logger;
   /** Learned duration estimates (shared through the store). */
   readonly estimator: Estimator;
@@ -126,7 +129,15 @@ export class Engine {
       backoffFactor: retry.backoff_factor,
       jitter: retry.jitter,
     };
+    this.fetcher = new GuardedFetcher({
+      allow: config.fetch.allow,
+      maxRedirects: config.fetch.max_redirects,
+      timeoutMs: config.fetch.timeout,
+      maxResponseBytes: config.fetch.max_response_bytes,
+      resolve: options.resolve ?? systemResolver,
+    });
     this.dispatcher = new Dispatcher({
+      fetcher: this.fetcher,
       store,
       clock: this.clock,
       events: this.events,
@@ -437,6 +448,7 @@ export class Engine {
     await this.dispatcher.stop(graceMs);
     // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
     await this.webhooks.stop();
+    await this.fetcher.close();
     for (const wake of [...this.waiters]) wake();
     this.state = 'stopped';
   }

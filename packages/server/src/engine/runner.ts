@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { formatSeconds } from '../config/index.js';
 import { classifyFailure, type Progress, type Request, type RequestError } from '../model/index.js';
 import type { Operation, OperationContext } from '../operations/index.js';
+import type { GuardedFetcher } from '../net/index.js';
 import type { Store, Transition } from '../store/index.js';
 import type { Clock } from './clock.js';
 import { eventNameForStatus, type EngineEvents } from './events.js';
@@ -27,6 +28,8 @@ export interface RunnerDeps {
   leaseMs: number;
   heartbeatMs: number;
   random: () => number;
+  /** Behind `ctx.fetch`: the SSRF-guarded, bounded fetch. */
+  fetcher: GuardedFetcher;
 }
 
 /** Why an attempt was stopped from outside. */
@@ -80,6 +83,10 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
       const transition = await store.requestProgress({ ...ref, now: clock.now(), progress: progressSoFar });
       if (transition) events.emit('request:progress', transition);
       await yieldToEventLoop();
+    },
+    fetch(input, init = {}) {
+      const signal = init.signal ? AbortSignal.any([controller.signal, init.signal]) : controller.signal;
+      return deps.fetcher.fetch(input, { ...init, signal }, log);
     },
     async emit(chunk: unknown) {
       if (controller.signal.aborted) return;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Progress } from '../model/index.js';
+import type { GuardedFetchInit } from '../net/index.js';
 
 /** What a handler gets besides its input. */
 export interface OperationContext {
@@ -18,6 +19,17 @@ export interface OperationContext {
   progress(progress: Progress): Promise<void>;
   /** Appends a chunk of partial output (e.g. streamed text) to the request's event log. */
   emit(chunk: unknown): Promise<void>;
+  /**
+   * `fetch()` under Errand's SSRF guard: the way to fetch a URL a tenant gave
+   * (docs/operations.md#fetching-user-supplied-urls). Loopback, private,
+   * link-local, metadata and other internal addresses are refused unless
+   * `fetch.allow` lists them, every redirect hop is checked, and `fetch.timeout`
+   * and `fetch.max_response_bytes` bound it (per call: `timeoutMs`,
+   * `maxResponseBytes`, `maxRedirects`). Aborts with {@link signal}. Fails with
+   * a `FetchFailure` (`fetch_forbidden`, `fetch_unreachable`, …) the engine
+   * records and retries as its `retryable` says; any status comes back as a Response.
+   */
+  fetch(input: string | URL, init?: GuardedFetchInit): Promise<Response>;
   /** A logger whose lines carry request_id, operation and tenant. */
   readonly log: Logger;
 }

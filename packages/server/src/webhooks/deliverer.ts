@@ -21,11 +21,11 @@ import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { Clock, TimerHandle } from '../engine/index.js';
 import type { Delivery } from '../model/index.js';
+import { systemResolver, type Resolver, type TargetPolicy } from '../net/index.js';
 import type { Store } from '../store/index.js';
 import { DeliveryEvents } from './events.js';
 import { sendWebhook } from './send.js';
 import type { SecretBook } from './signing.js';
-import { systemResolver, type Resolver, type TargetPolicy } from './targets.js';
 
 export interface DelivererOptions {
   store: Store;

@@ -5,5 +5,3 @@ export type { DeliveryEventMap, DeliveryEventName } from './events.js';
 export { RESPONSE_EXCERPT_BYTES, sendWebhook } from './send.js';
 export type { SendOutcome, SendParams } from './send.js';
 export { SecretBook } from './signing.js';
-export { forbiddenReason, ForbiddenTargetError, systemResolver, TargetPolicy, WEBHOOK_URL_MAX_LENGTH, withHosts } from './targets.js';
-export type { ResolvedAddress, Resolver } from './targets.js';

@@ -11,6 +11,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { DeliveryError } from '../model/index.js';
+import { FORBIDDEN_TARGET_CODE } from '../net/index.js';
 
 /** Bytes of the response body kept in the attempt log. */
 export const RESPONSE_EXCERPT_BYTES = 1024;
@@ -90,7 +91,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], max: number): P
 
 function failureOf(err: unknown, signal: AbortSignal): SendOutcome {
   const none = { statusCode: null, responseExcerpt: null };
-  const forbidden = findCause(err, (e) => e.code === 'ERR_WEBHOOK_FORBIDDEN_TARGET');
+  const forbidden = findCause(err, (e) => e.code === FORBIDDEN_TARGET_CODE);
   if (forbidden) return { ...none, error: { type: 'forbidden_target', message: forbidden.message }, final: true };
   if (signal.aborted) {
     const reason: unknown = signal.reason;

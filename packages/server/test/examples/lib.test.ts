@@ -388,6 +388,7 @@ describe('operations run with a hand-made context', () => {
         async emit(chunk) {
           r.output.push(chunk);
         },
+        fetch: () => Promise.reject(new Error('these tests fetch nothing')),
       },
     };
     return r;

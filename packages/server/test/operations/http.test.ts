@@ -46,6 +46,7 @@ before(async () => {
       operations: {
         echo: op('/echo', { headers: { Authorization: 'Bearer ${UPSTREAM_TOKEN}', 'X-Team': 'search' } }),
         'echo-get': op('/echo', { method: 'GET' }),
+        'echo-fixed': op('/echo?api_key=op_key_42&format=json', { method: 'GET' }),
         text: op('/text'),
         flaky: op('/flaky', {}, { retry: { max_attempts: 3, initial_delay: 0.05 } }),
         broken: op('/broken', {}, { retry: { max_attempts: 2, initial_delay: 0.05 } }),
@@ -91,6 +92,15 @@ describe('http kind: forwarding', () => {
     const final = await run('echo-get', { q: 'errand docs', page: 2, nested: { ignored: true } });
     assert.equal(final.status, 'completed');
     assert.deepEqual(final.result, { got: null, query: 'q=errand+docs&page=2' });
+  });
+
+  test("input cannot overwrite the query parameters written in the operator's url", async () => {
+    const final = await run('echo-fixed', { api_key: 'tenant_key', format: 'xml', q: 'mine' });
+    assert.equal(final.status, 'completed');
+    const query = new URLSearchParams((final.result as { query: string }).query);
+    assert.deepEqual(query.getAll('api_key'), ['op_key_42']);
+    assert.deepEqual(query.getAll('format'), ['json']);
+    assert.equal(query.get('q'), 'mine', 'other fields are still added');
   });
 
   test('a text answer is the result as a string', async () => {
@@ -153,6 +163,20 @@ describe('http kind: upstream failures', () => {
   test('a binary answer or broken JSON → upstream_invalid_response', async () => {
     assert.equal((await run('png')).error?.type, 'upstream_invalid_response');
     assert.equal((await run('bad-json')).error?.type, 'upstream_invalid_response');
+  });
+});
+
+describe("http kind: failure messages never name the operator's upstream", () => {
+  test('an error status, a refused connection: the message and details carry no host, port or path', async () => {
+    const host = new URL(up.url).host;
+    for (const [operation, hidden] of [
+      ['broken', [host, '/broken', '127.0.0.1']],
+      ['dead', [`:${deadPort}`, '127.0.0.1', '/x']],
+    ] as const) {
+      const final = await run(operation);
+      const shown = JSON.stringify(final.error);
+      for (const text of hidden) assert.ok(!shown.includes(text), `${operation}: ${shown} names ${text}`);
+    }
   });
 });
 

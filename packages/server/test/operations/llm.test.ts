@@ -148,8 +148,9 @@ describe('llm kind: streaming completions', () => {
     assert.equal(text, 'Hello world');
     assert.ok(res.body.trimEnd().endsWith('data: [DONE]'));
     const sent = JSON.parse(up.calls.at(-1)?.body ?? '{}') as { messages: unknown[] };
-    // The caller's own system message is kept and the configured one not added.
+    // The operator's system prompt always leads; the caller's own system message follows it, never replaces it.
     assert.deepEqual(sent.messages, [
+      { role: 'system', content: 'You are terse.' },
       { role: 'system', content: 'Be kind.' },
       { role: 'user', content: 'Hi' },
     ]);

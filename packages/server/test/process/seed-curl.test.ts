@@ -12,8 +12,10 @@
  * `req_abc123`).
  *
  * The store is a temp SQLite file (ERRAND_STORE__URL), logging is silent
- * (ERRAND_LOGGING__LEVEL) and the seeds' webhook host is pinned to a refused
- * address (ERRAND_WEBHOOKS__HOSTS); nothing else about the example config is changed.
+ * (ERRAND_LOGGING__LEVEL), the seeds' webhook host is pinned to a refused
+ * address (ERRAND_WEBHOOKS__HOSTS) and 127.0.0.1 is allowed for ctx.fetch
+ * (ERRAND_FETCH__ALLOW: a local document server stands in for the seeds' URL);
+ * nothing else about the example config is changed.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -136,6 +138,8 @@ before(async () => {
     ERRAND_STORE__URL: `sqlite:${join(dir, 'seed.db')}`,
     ERRAND_LOGGING__LEVEL: 'silent',
     ERRAND_WEBHOOKS__HOSTS: '{"your-app.com": "127.0.0.1"}',
+    // The cancel seed fetches its document from a stalling server on 127.0.0.1, which ctx.fetch refuses by default.
+    ERRAND_FETCH__ALLOW: '["127.0.0.1"]',
   };
   // The seeds' own port when it is free; else any free port (only the port in the URL changes).
   if (await portIsFree(SEED_PORT)) {

@@ -13,7 +13,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
-import type { Resolver } from '../../src/webhooks/index.js';
+import type { Resolver } from '../../src/net/index.js';
 import type { DeliveryEventMap, DeliveryEventName } from '../../src/webhooks/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { tempDir } from '../helpers/factories.js';

@@ -3,7 +3,10 @@
  * synchronous API becomes an async Errand operation without touching it.
  *
  * - POST/PUT/PATCH send the input as the JSON body; GET/DELETE send none and
- *   put the input's top-level string, number and boolean fields in the query.
+ *   put the input's top-level string, number and boolean fields in the query
+ *   (parameters already in the configured URL are the operator's: input never replaces them).
+ * - The call goes through ctx.fetch with the configured origin trusted:
+ *   redirects are followed only to targets the SSRF guard allows.
  * - A 2xx JSON answer is the result as is; a text answer is the result as a
  *   string; an empty answer is `null`. Any other content type fails (results are JSON).
  * - Failures follow upstream.ts (5xx/429/timeouts/network retryable, 4xx not).
@@ -12,13 +15,14 @@
 import type { HttpKindConfig } from '../../config/index.js';
 import { RequestFailure } from '../../model/index.js';
 import type { OperationContext, OperationDefinition } from '../define.js';
-import { displayUrl, readBounded, statusFailure, transportFailure, upstreamCall } from './upstream.js';
+import { displayUrl, fetchUpstream, logUpstreamFailure, readBounded, statusFailure, transportFailure, upstreamCall } from './upstream.js';
 
 const BODYLESS = new Set(['GET', 'DELETE']);
 
 export function httpOperation(spec: HttpKindConfig): OperationDefinition {
   const shownUrl = displayUrl(spec.url);
-  const what = `The upstream ${spec.method} ${shownUrl}`;
+  // Tenants read failure messages: they never name the operator's URL (the log has it).
+  const what = 'The upstream';
   return {
     description: `${spec.method} ${shownUrl}`,
     async run(input: unknown, ctx: OperationContext) {
@@ -34,17 +38,20 @@ export function httpOperation(spec: HttpKindConfig): OperationDefinition {
 
       const call = upstreamCall(ctx.signal, spec.timeout);
       try {
-        const response = await fetch(url, {
-          method: spec.method,
-          headers,
-          body: bodyless ? undefined : JSON.stringify(input ?? null),
-          signal: call.signal,
-        });
+        const response = await fetchUpstream(
+          ctx,
+          url,
+          { method: spec.method, headers, body: bodyless ? undefined : JSON.stringify(input ?? null) },
+          call,
+          spec.max_response,
+        );
         const body = await readBounded(response, spec.max_response, what);
         if (!response.ok) throw statusFailure(response, body.toString('utf8'), what);
         return parseAnswer(response.headers.get('content-type'), body, what);
       } catch (error) {
-        throw transportFailure(error, call, ctx.signal, what, spec.timeout);
+        const failure = transportFailure(error, call, ctx.signal, what, spec.timeout);
+        logUpstreamFailure(ctx, url, error, failure);
+        throw failure;
       } finally {
         call.done();
       }
@@ -52,10 +59,13 @@ export function httpOperation(spec: HttpKindConfig): OperationDefinition {
   };
 }
 
+/** The configured URL plus the input's scalar fields as query parameters; the operator's own parameters are never replaced. */
 function withQuery(base: string, input: unknown): string {
   const url = new URL(base);
+  const fixed = new Set(url.searchParams.keys());
   if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
     for (const [key, value] of Object.entries(input)) {
+      if (fixed.has(key)) continue;
       if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') url.searchParams.set(key, String(value));
     }
   }

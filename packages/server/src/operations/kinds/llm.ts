@@ -6,14 +6,15 @@
  *
  * Input: `{messages: [...]}` (as `/v1/chat/completions` passes it) or
  * `{message: "..."}` (as `/v1/chat` does); `messages` wins when both are given.
- * `system` is put first unless the messages already start with a system message.
+ * The operator's `system` prompt always comes first; a tenant's own system
+ * messages may follow it but never replace it.
  * An upstream that ignores `stream: true` and answers one JSON completion works too.
  */
 import type { LlmKindConfig } from '../../config/index.js';
 import { RequestFailure } from '../../model/index.js';
 import type { OperationContext, OperationDefinition } from '../define.js';
 import { readSseData } from './sse.js';
-import { displayUrl, readBounded, statusFailure, transportFailure, upstreamCall } from './upstream.js';
+import { displayUrl, fetchUpstream, logUpstreamFailure, readBounded, statusFailure, transportFailure, upstreamCall } from './upstream.js';
 
 /** Most bytes read from one completion (stream included). */
 export const LLM_RESPONSE_MAX_BYTES = 16 * 1024 * 1024;
@@ -27,7 +28,8 @@ interface ChatMessage {
 
 export function llmOperation(spec: LlmKindConfig): OperationDefinition {
   const url = `${spec.base_url.replace(/\/+$/, '')}/chat/completions`;
-  const what = `The LLM endpoint ${displayUrl(url)}`;
+  // Tenants read failure messages: they never name the operator's endpoint (the log has it).
+  const what = 'The LLM endpoint';
   return {
     description: `llm: ${spec.model} at ${displayUrl(spec.base_url)}`,
     async run(input: unknown, ctx: OperationContext) {
@@ -40,7 +42,13 @@ export function llmOperation(spec: LlmKindConfig): OperationDefinition {
 
       const call = upstreamCall(ctx.signal, spec.timeout);
       try {
-        const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: call.signal });
+        const response = await fetchUpstream(
+          ctx,
+          url,
+          { method: 'POST', headers, body: JSON.stringify(body) },
+          call,
+          LLM_RESPONSE_MAX_BYTES,
+        );
         if (!response.ok) {
           const text = await readBounded(response, ERROR_BODY_MAX_BYTES, what).catch(() => Buffer.from(''));
           throw statusFailure(response, text.toString('utf8'), what);
@@ -49,7 +57,9 @@ export function llmOperation(spec: LlmKindConfig): OperationDefinition {
         if (type.includes('text/event-stream')) return await readStream(response, ctx, what, spec.model);
         return await readWhole(response, ctx, what, spec.model);
       } catch (error) {
-        throw transportFailure(error, call, ctx.signal, what, spec.timeout);
+        const failure = transportFailure(error, call, ctx.signal, what, spec.timeout);
+        logUpstreamFailure(ctx, url, error, failure);
+        throw failure;
       } finally {
         call.done();
       }
@@ -72,7 +82,8 @@ function messagesOf(input: unknown, system: string | undefined): ChatMessage[] {
   } else {
     throw invalidInput('the input needs "message" (a non-empty string) or "messages" (a non-empty list of chat messages)', 'message');
   }
-  if (system !== undefined && messages[0]?.role !== 'system') messages = [{ role: 'system', content: system }, ...messages];
+  // The operator's prompt leads, whatever the tenant sends (a system message of theirs follows it).
+  if (system !== undefined) messages = [{ role: 'system', content: system }, ...messages];
   return messages;
 }
 

@@ -1,7 +1,11 @@
 /**
  * What the `http` and `llm` kinds share about calling an upstream over HTTP:
- * one abort signal for the handler's signal and the call's own timeout, a
- * bounded body read, and the mapping of upstream trouble onto failures:
+ * the call goes through `ctx.fetch` (the SSRF-guarded fetch) with the
+ * configured upstream's origin trusted — so a redirect anywhere else is
+ * checked hop by hop like a tenant's URL —, one abort signal for the handler's
+ * signal and the call's own timeout, a bounded body read, and the mapping of
+ * upstream trouble onto failures. Their messages never name the upstream's URL
+ * or host (tenants read them); {@link logUpstreamFailure} puts it in the log.
  *
  * - 5xx and 429 → `upstream_error`, retryable (honouring `Retry-After` seconds);
  * - other 4xx → `upstream_rejected`, not retried (the same call would be refused again);
@@ -10,6 +14,8 @@
  * - an answer too large → `upstream_response_too_large`, not retried.
  */
 import { RequestFailure } from '../../model/index.js';
+import { FetchFailure, type GuardedFetchInit } from '../../net/index.js';
+import type { OperationContext } from '../define.js';
 
 /** Characters of an upstream's error body kept in a failure's details. */
 const ERROR_BODY_CHARS = 1000;
@@ -48,7 +54,29 @@ export function upstreamCall(parent: AbortSignal, timeoutMs: number | undefined)
   };
 }
 
-/** A URL safe to show in messages and logs: no credentials, no query (it may carry tokens). */
+/**
+ * Calls the operator's upstream through `ctx.fetch`: its origin is trusted (the
+ * operator chose it), anything it redirects to is checked; no time limit of the
+ * fetch's own (the kind's `timeout` is `call`'s); at most `maxResponseBytes` read.
+ */
+export function fetchUpstream(
+  ctx: OperationContext,
+  url: string,
+  init: GuardedFetchInit,
+  call: UpstreamCall,
+  maxResponseBytes: number,
+): Promise<Response> {
+  return ctx.fetch(url, { ...init, signal: call.signal, trustedOrigins: [new URL(url).origin], timeoutMs: 0, maxResponseBytes });
+}
+
+/** Logs a failed upstream call with what tenants are not shown: the upstream's URL and the cause. */
+export function logUpstreamFailure(ctx: OperationContext, url: string, error: unknown, failure: unknown): void {
+  if (ctx.signal.aborted) return;
+  const shown = failure instanceof Error ? { type: (failure as { type?: unknown }).type, message: failure.message } : failure;
+  ctx.log.warn({ upstream: displayUrl(url), err: error, failure: shown }, 'upstream call failed');
+}
+
+/** A URL safe to show in logs: no credentials, no query (it may carry tokens). */
 export function displayUrl(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`;
@@ -110,6 +138,11 @@ export function transportFailure(
 ): unknown {
   if (error instanceof RequestFailure) return error;
   if (parent.aborted) return parent.reason;
+  if (error instanceof FetchFailure) {
+    // The fetch's own size limit is the kind's; refused targets and redirects keep their fetch_* type.
+    if (error.type === 'fetch_response_too_large') return tooLarge(what, Number(error.details?.limit_bytes));
+    if (error.type !== 'fetch_unreachable') return error;
+  }
   if (call.timedOut()) {
     return RequestFailure.retryable(`${what} did not answer within ${timeoutMs} ms`, {
       type: 'upstream_timeout',
@@ -117,10 +150,10 @@ export function transportFailure(
       cause: error,
     });
   }
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const reason = code ?? (typeof cause?.message === 'string' ? cause.message : ((error as Error | undefined)?.message ?? 'network error'));
-  return RequestFailure.retryable(`${what} could not be reached (${reason})`, {
+  // Only the system error's code: its message names the host and port ("connect ECONNREFUSED 10.0.0.5:80").
+  const details = error instanceof FetchFailure ? error.details : undefined;
+  const code = typeof details?.code === 'string' ? details.code : undefined;
+  return RequestFailure.retryable(`${what} could not be reached (${code ?? 'network error'})`, {
     type: 'upstream_unreachable',
     details: code === undefined ? {} : { code },
     cause: error,

@@ -1,12 +1,17 @@
 /**
- * The SSRF guard: which addresses a webhook may reach.
+ * The SSRF guard: which addresses Errand's own outbound HTTP may reach — webhook
+ * deliveries (`webhooks.allow`) and operations' fetches (`fetch.allow`, see
+ * fetch.ts). One policy, one list of forbidden ranges.
  *
- * By default a delivery may not connect to loopback, private (RFC 1918,
+ * By default a connection may not go to loopback, private (RFC 1918,
  * fc00::/7), link-local (169.254/16, fe80::/10), shared CGNAT (100.64/10),
- * unspecified, multicast, reserved or cloud-metadata addresses (169.254.169.254,
- * fd00:ec2::254), including IPv4 addresses embedded in IPv6 (::ffff:10.0.0.1,
- * 64:ff9b::/96, 2002::/16). `webhooks.allow` lists hosts or CIDRs that may be
- * reached anyway.
+ * unspecified, multicast, documentation, reserved or cloud-metadata addresses
+ * (169.254.169.254, fd00:ec2::254), nor to IPv6 forms that reach IPv4 or
+ * tunnel to somewhere else: deprecated IPv4-compatible (::/96), local-use NAT64 (64:ff9b:1::/48), Teredo (2001::/32) and the rest of
+ * the IETF protocol block (2001::/23); the IPv4 address inside IPv4-mapped
+ * (::ffff:0:0/96), well-known NAT64 (64:ff9b::/96) and 6to4 (2002::/16)
+ * addresses is checked as IPv4 first. An
+ * allowlist lists hosts or CIDRs that may be reached anyway.
  *
  * The check runs where the socket is opened: undici's `connect.lookup` is
  * {@link TargetPolicy.lookup}, which resolves the name and refuses the
@@ -47,10 +52,17 @@ export function withHosts(hosts: Readonly<Record<string, string>>, fallback: Res
   };
 }
 
-/** The error a refused connection fails with (`code` is what the deliverer matches). */
+/** The `code` of a {@link ForbiddenTargetError}, wherever undici wraps it. */
+export const FORBIDDEN_TARGET_CODE = 'ERR_WEBHOOK_FORBIDDEN_TARGET';
+
+/** The error a refused connection fails with (`code` is what the deliverer and the guarded fetch match). */
 export class ForbiddenTargetError extends Error {
-  readonly code = 'ERR_WEBHOOK_FORBIDDEN_TARGET';
-  constructor(message: string) {
+  readonly code = FORBIDDEN_TARGET_CODE;
+  /** @param reason What the address is, without it: "a loopback address". */
+  constructor(
+    message: string,
+    readonly reason = 'a forbidden address',
+  ) {
     super(message);
     this.name = 'ForbiddenTargetError';
   }
@@ -69,6 +81,10 @@ const RANGES: readonly [cidr: string, reason: string][] = [
   ['198.18.0.0/15', 'a reserved (benchmarking) address'],
   ['224.0.0.0/4', 'a multicast address'],
   ['240.0.0.0/4', 'a reserved address'],
+  ['192.0.2.0/24', 'a documentation address'],
+  ['198.51.100.0/24', 'a documentation address'],
+  ['203.0.113.0/24', 'a documentation address'],
+  ['192.88.99.0/24', 'a reserved (6to4 relay) address'],
   ['fd00:ec2::254/128', 'a cloud metadata address'],
   ['::/128', 'an unspecified address'],
   ['::1/128', 'a loopback address'],
@@ -76,6 +92,13 @@ const RANGES: readonly [cidr: string, reason: string][] = [
   ['fe80::/10', 'a link-local address'],
   ['fec0::/10', 'a private (site-local) address'],
   ['ff00::/8', 'a multicast address'],
+  ['::/96', 'a deprecated IPv4-compatible address'],
+  ['64:ff9b:1::/48', 'a local-use NAT64 address'],
+  ['100::/64', 'a discard-only address'],
+  ['2001::/32', 'a Teredo tunnelling address'],
+  ['2001:db8::/32', 'a documentation address'],
+  ['2001::/23', 'a reserved (IETF protocol) address'],
+  ['3fff::/20', 'a documentation address'],
 ];
 
 const FORBIDDEN = RANGES.map(([cidr, reason]) => {
@@ -125,27 +148,43 @@ export function forbiddenReason(address: string): string | null {
   const plain = address.split('%')[0] ?? address;
   const family = isIP(plain);
   if (family === 0) return 'not an IP address';
+  const inner = family === 6 ? embeddedIPv4(plain) : null;
+  const innerReason = inner === null ? null : forbiddenReason(inner);
+  if (innerReason !== null) return innerReason;
   const type = family === 6 ? 'ipv6' : 'ipv4';
   for (const { list, reason } of FORBIDDEN) if (list.check(plain, type)) return reason;
-  const inner = family === 6 ? embeddedIPv4(plain) : null;
-  return inner === null ? null : forbiddenReason(inner);
+  return null;
 }
 
 /** The URL host without IPv6 brackets or a trailing dot, lower-case. */
-function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+export function hostOf(url: URL): string {
+  return url.hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 /** Longest webhook URL accepted. */
 export const WEBHOOK_URL_MAX_LENGTH = 2048;
 
-/** What may be reached: the default refusals minus `webhooks.allow`. */
+/** Whose policy it is, for messages: "webhooks may not reach it unless webhooks.allow lists it". */
+export interface PolicyLabel {
+  /** Who is refused: `webhooks`, `operations`. */
+  subject: string;
+  /** The config key of the allowlist: `webhooks.allow`, `fetch.allow`. */
+  setting: string;
+}
+
+/** What may be reached: the default refusals minus an allowlist (`webhooks.allow`, `fetch.allow`). */
 export class TargetPolicy {
   private readonly hosts = new Set<string>();
   private readonly allowed = new BlockList();
 
   /** `allow`: host names, IP addresses or CIDRs (validated by the config schema). */
-  constructor(allow: readonly string[] = []) {
+  constructor(
+    allow: readonly string[] = [],
+    private readonly label: PolicyLabel = { subject: 'webhooks', setting: 'webhooks.allow' },
+  ) {
     for (const entry of allow) {
       const address = entry.split('/')[0] ?? '';
       if (isIP(address) !== 0) addCidr(this.allowed, entry);
@@ -158,7 +197,7 @@ export class TargetPolicy {
     const reason = forbiddenReason(address);
     if (reason === null || this.hosts.has(host.toLowerCase()) || this.isAllowedAddress(address)) return null;
     const via = host === address ? '' : ` (${host} resolves to it)`;
-    return `${address} is ${reason}${via}; webhooks may not reach it unless webhooks.allow lists it`;
+    return `${address} is ${reason}${via}; ${this.label.subject} may not reach it unless ${this.label.setting} lists it`;
   }
 
   private isAllowedAddress(address: string): boolean {
@@ -170,12 +209,13 @@ export class TargetPolicy {
   }
 
   /**
-   * What is wrong with `url` as a webhook target that is knowable without DNS:
-   * not http(s), too long, or a literal forbidden address (or `localhost`) not
-   * allowlisted. Null when it is acceptable (names are checked again at connect time).
+   * What is wrong with `url` as a target that is knowable without DNS:
+   * not http(s), longer than `maxLength`, or a literal forbidden address (or
+   * `localhost`) not allowlisted. Null when it is acceptable (names are checked
+   * again at connect time).
    */
-  refusalForUrl(url: string): string | null {
-    if (url.length > WEBHOOK_URL_MAX_LENGTH) return `must be at most ${WEBHOOK_URL_MAX_LENGTH} characters`;
+  refusalForUrl(url: string, maxLength = WEBHOOK_URL_MAX_LENGTH): string | null {
+    if (url.length > maxLength) return `must be at most ${maxLength} characters`;
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -186,7 +226,7 @@ export class TargetPolicy {
     const host = hostOf(parsed);
     if (isIP(host) !== 0) return this.refusal(host, host);
     if ((host === 'localhost' || host.endsWith('.localhost')) && !this.hosts.has(host)) {
-      return `${host} is a loopback name; webhooks may not reach it unless webhooks.allow lists it`;
+      return `${host} is a loopback name; ${this.label.subject} may not reach it unless ${this.label.setting} lists it`;
     }
     return null;
   }
@@ -215,7 +255,7 @@ export class TargetPolicy {
           for (const { address } of addresses) {
             const refusal = this.refusal(hostname, address);
             if (refusal !== null) {
-              callback(new ForbiddenTargetError(refusal));
+              callback(new ForbiddenTargetError(refusal, forbiddenReason(address) ?? undefined));
               return;
             }
           }
