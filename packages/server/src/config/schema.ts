@@ -62,10 +62,7 @@ function isAllowEntry(entry: string): boolean {
     const family = isIP(address);
     return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
   }
-  return (
-    isIP(address) !== 0 ||
-    /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(address)
-  );
+  return isIP(address) !== 0 || /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(address);
 }
 
 /** Names of operations, triggers and tenants: what may appear in a URL path segment. */
@@ -164,49 +161,43 @@ const llmKindSchema = z
 /** The ways an operation can be implemented; exactly one is given. */
 export const OPERATION_KINDS = ['module', 'http', 'command', 'llm'] as const;
 
-const operationSchema = z
-  .strictObject({
-    /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
-    module: z.string().min(1, 'module must name a .js, .mjs or .ts file').optional(),
-    http: httpKindSchema.optional(),
-    command: commandKindSchema.optional(),
-    llm: llmKindSchema.optional(),
-    description: z.string().max(500).optional(),
-    /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
-    timeout: positiveDuration().optional(),
-    /** Whole-request timeout across attempts (overrides workflow.timeouts.workflow_timeout). */
-    workflow_timeout: positiveDuration().optional(),
-    retry: z
-      .strictObject({
-        max_attempts: retryFields.max_attempts.optional(),
-        initial_delay: retryFields.initial_delay.optional(),
-        max_delay: retryFields.max_delay.optional(),
-        backoff_factor: retryFields.backoff_factor.optional(),
-        jitter: retryFields.jitter.optional(),
-      })
-      .optional(),
-    /** Most requests of this operation running at once on this node. */
-    concurrency: z.number().int().min(1).max(10_000).optional(),
-    /** Prior guess of the run time in seconds, used until the operation has history. */
-    estimate_seconds: z
-      .number()
-      .min(0)
-      .max(86_400 * 24)
-      .optional(),
-  })
-  .superRefine((op, ctx) => {
-    const given = OPERATION_KINDS.filter((kind) => op[kind] !== undefined);
-    if (given.length === 0) {
-      ctx.addIssue({ code: 'custom', message: 'needs one of module (a .js/.mjs/.ts file), http, command or llm' });
-    }
-    for (const extra of given.slice(1)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [extra],
-        message: `cannot be combined with ${given[0]}: an operation has exactly one of module, http, command or llm`,
-      });
-    }
-  });
+const operationSchema = z.strictObject({
+  /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
+  module: z.string().min(1, 'module must name a .js, .mjs or .ts file').optional(),
+  http: httpKindSchema.optional(),
+  command: commandKindSchema.optional(),
+  llm: llmKindSchema.optional(),
+  description: z.string().max(500).optional(),
+  /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
+  timeout: positiveDuration().optional(),
+  /** Whole-request timeout across attempts (overrides workflow.timeouts.workflow_timeout). */
+  workflow_timeout: positiveDuration().optional(),
+  retry: z
+    .strictObject({
+      max_attempts: retryFields.max_attempts.optional(),
+      initial_delay: retryFields.initial_delay.optional(),
+      max_delay: retryFields.max_delay.optional(),
+      backoff_factor: retryFields.backoff_factor.optional(),
+      jitter: retryFields.jitter.optional(),
+    })
+    .optional(),
+  /** Most requests of this operation running at once on this node. */
+  concurrency: z.number().int().min(1).max(10_000).optional(),
+  /** Prior guess of the run time in seconds, used until the operation has history. */
+  estimate_seconds: z.number().min(0).max(86_400 * 24).optional(),
+}).superRefine((op, ctx) => {
+  const given = OPERATION_KINDS.filter((kind) => op[kind] !== undefined);
+  if (given.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'needs one of module (a .js/.mjs/.ts file), http, command or llm' });
+  }
+  for (const extra of given.slice(1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [extra],
+      message: `cannot be combined with ${given[0]}: an operation has exactly one of module, http, command or llm`,
+    });
+  }
+});
 
 const workflowSchema = z.strictObject({
   timeouts: z
@@ -256,9 +247,7 @@ export const configSchema = z
       .prefault({}),
     auth: z
       .strictObject({
-        keys: z
-          .array(z.strictObject({ key: z.string().min(8, 'an API key must be at least 8 characters'), tenant: name('tenant') }))
-          .default([]),
+        keys: z.array(z.strictObject({ key: z.string().min(8, 'an API key must be at least 8 characters'), tenant: name('tenant') })).default([]),
         admin_keys: z.array(z.string().min(8, 'an admin key must be at least 8 characters')).default([]),
       })
       .prefault({}),
@@ -266,10 +255,7 @@ export const configSchema = z
       .strictObject({
         mode: z.enum(['auto', 'sync', 'async']).default('auto'),
         threshold_seconds: z.number().min(0).default(30),
-        webhook_url: z
-          .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-          .nullable()
-          .default(null),
+        webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).nullable().default(null),
         webhook_retries: z.number().int().min(0).max(50).default(3),
         webhook_timeout: z.number().positive().max(300).default(10),
       })
@@ -338,9 +324,7 @@ export const configSchema = z
         /** Per-tenant signing secrets (two while rotating). */
         secrets: z.record(name('tenant'), webhookSecrets()).default({}),
         /** Hosts or CIDRs deliveries may reach although they are loopback, private, link-local or metadata addresses. */
-        allow: z
-          .array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8'))
-          .default([]),
+        allow: z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]),
         /** Host names resolved from this map (name → IP address) instead of DNS, like curl's --resolve; still checked against the guard. */
         hosts: z.record(z.string().min(1).max(253), z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' })).default({}),
         /** Wait before each retry (the last entry repeats). */
@@ -396,11 +380,7 @@ export const configSchema = z
     }
     for (const [i, model] of (config.openai.models ?? []).entries()) {
       if (!Object.hasOwn(config.operations, model)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['openai', 'models', i],
-          message: `names operation "${model}", which is not declared under operations`,
-        });
+        ctx.addIssue({ code: 'custom', path: ['openai', 'models', i], message: `names operation "${model}", which is not declared under operations` });
       }
     }
     for (const [trigger, spec] of Object.entries(config.triggers)) {
@@ -413,11 +393,7 @@ export const configSchema = z
       }
     }
     if (config.webhooks.lease <= config.async.webhook_timeout * 1000) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['webhooks', 'lease'],
-        message: 'must be longer than async.webhook_timeout (twice as long is a good choice)',
-      });
+      ctx.addIssue({ code: 'custom', path: ['webhooks', 'lease'], message: 'must be longer than async.webhook_timeout (twice as long is a good choice)' });
     }
     const seen = new Set<string>();
     for (const [i, { key, tenant }] of config.auth.keys.entries()) {
