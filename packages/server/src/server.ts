@@ -41,7 +41,10 @@ export interface ErrandServer {
   readonly metricsUrl: string | undefined;
   /** Listens on `server.host:server.port` (or the given port), and the metrics listener when configured; resolves with the API's URL. */
   listen(port?: number): Promise<string>;
-  /** Stops accepting, drains running handlers within `graceMs` (default `server.shutdown_grace`), closes the store. Idempotent. */
+  /**
+   * Stops accepting new work (answered `503 shutting_down` while the listener stays open), drains running
+   * handlers within `graceMs` (default `server.shutdown_grace`), then closes the listener and the store. Idempotent.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -95,11 +98,15 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
     },
     close(graceMs = config.server.shutdown_grace) {
       closing ??= (async () => {
-        const stopEngine = engine.stop(graceMs);
-        await app.close();
-        await metricsListener?.close();
-        metrics?.close();
-        await stopEngine;
+        // Drain with the listener still open: new work is answered 503 shutting_down (with Retry-After),
+        // /ready 503 (load balancers move on), status polls and cancels are served. Then close it.
+        try {
+          await engine.stop(graceMs);
+        } finally {
+          await app.close();
+          await metricsListener?.close();
+          metrics?.close();
+        }
         await cluster?.stop();
         dbClock?.stop();
         await store.close();

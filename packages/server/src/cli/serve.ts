@@ -1,9 +1,9 @@
 /**
  * `errand serve`: loads the config, starts one node, prints a banner, and on
- * SIGTERM/SIGINT drains: stops accepting (new submissions get 503), lets running
- * handlers finish within `server.shutdown_grace`, leaves the rest to be
- * recovered at the next start, closes the store and exits 0. A second signal
- * exits at once.
+ * SIGTERM/SIGINT drains: stops accepting (new submissions get 503 on the still
+ * open listener), lets running handlers finish within `server.shutdown_grace`,
+ * leaves the rest to be recovered at the next start, closes the listener and
+ * the store and exits 0. A second signal exits at once.
  */
 import { existsSync } from 'node:fs';
 import { maskUrl } from '../cluster/index.js';
