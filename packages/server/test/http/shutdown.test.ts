@@ -61,7 +61,10 @@ describe('draining on a real port', () => {
 
       t.slow.release(id, { finished: 'during the drain' });
       await closing;
-      await assert.rejects(fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }), (err: unknown) => (err as Error).name === 'TypeError');
+      await assert.rejects(
+        fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }),
+        (err: unknown) => (err as Error).name === 'TypeError',
+      );
     } finally {
       await t.close();
     }
