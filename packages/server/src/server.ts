@@ -5,11 +5,11 @@
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
-import type { ErrandConfig } from './config/index.js';
+import { ConfigError, type ErrandConfig } from './config/index.js';
 import { maskUrl, retryStartup, startCluster, type Cluster } from './cluster/index.js';
 import { DatabaseClock, Engine, newNodeId, systemClock, type Clock } from './engine/index.js';
 import type { Resolver } from './net/index.js';
-import { buildApp, openSseStreamCount } from './http/index.js';
+import { buildApp, isLoopbackHost, openSseStreamCount } from './http/index.js';
 import { createMetrics, startMetricsListener, type Metrics, type MetricsListener } from './metrics/index.js';
 import { loadOperations } from './operations/index.js';
 import { hasDatabaseClock, openStore, type Store } from './store/index.js';
@@ -41,7 +41,10 @@ export interface ErrandServer {
   readonly metricsUrl: string | undefined;
   /** Listens on `server.host:server.port` (or the given port), and the metrics listener when configured; resolves with the API's URL. */
   listen(port?: number): Promise<string>;
-  /** Stops accepting, drains running handlers within `graceMs` (default `server.shutdown_grace`), closes the store. Idempotent. */
+  /**
+   * Stops accepting new work (answered `503 shutting_down` while the listener stays open), drains running
+   * handlers within `graceMs` (default `server.shutdown_grace`), then closes the listener and the store. Idempotent.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -85,6 +88,7 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
       return metricsListener?.url;
     },
     async listen(port) {
+      refuseOpenNonLoopback(config);
       const url = await app.listen({ host: config.server.host, port: port ?? config.server.port });
       const separate = config.observability.metrics;
       if (metrics && separate.port !== undefined && metricsListener === undefined) {
@@ -94,11 +98,15 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
     },
     close(graceMs = config.server.shutdown_grace) {
       closing ??= (async () => {
-        const stopEngine = engine.stop(graceMs);
-        await app.close();
-        await metricsListener?.close();
-        metrics?.close();
-        await stopEngine;
+        // Drain with the listener still open: new work is answered 503 shutting_down (with Retry-After),
+        // /ready 503 (load balancers move on), status polls and cancels are served. Then close it.
+        try {
+          await engine.stop(graceMs);
+        } finally {
+          await app.close();
+          await metricsListener?.close();
+          metrics?.close();
+        }
         await cluster?.stop();
         dbClock?.stop();
         await store.close();
@@ -106,6 +114,16 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
       return closing;
     },
   };
+}
+
+/** With no API keys every caller sees every request: such a node listens on loopback only, whoever starts it. */
+function refuseOpenNonLoopback(config: ErrandConfig): void {
+  const authOff = config.auth.keys.length + config.auth.admin_keys.length === 0;
+  if (authOff && !isLoopbackHost(config.server.host)) {
+    throw new ConfigError(config.source, [
+      `server.host: "${config.server.host}" is not a loopback address, and no API keys are configured (auth is off: every caller would see every request); configure auth.keys or auth.admin_keys, or listen on 127.0.0.1`,
+    ]);
+  }
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -1,12 +1,14 @@
 /**
  * `errand serve`: loads the config, starts one node, prints a banner, and on
- * SIGTERM/SIGINT drains: stops accepting (new submissions get 503), lets running
- * handlers finish within `server.shutdown_grace`, leaves the rest to be
- * recovered at the next start, closes the store and exits 0. A second signal
- * exits at once.
+ * SIGTERM/SIGINT drains: stops accepting (new submissions get 503 on the still
+ * open listener), lets running handlers finish within `server.shutdown_grace`,
+ * leaves the rest to be recovered at the next start, closes the listener and
+ * the store and exits 0. A second signal exits at once.
  */
 import { existsSync } from 'node:fs';
+import { maskUrl } from '../cluster/index.js';
 import { ConfigError, loadConfig, type ErrandConfig } from '../config/index.js';
+import { isLoopbackHost } from '../http/index.js';
 import { ErrandError } from '../model/index.js';
 import { OperationLoadError } from '../operations/index.js';
 import { createServer } from '../server.js';
@@ -16,8 +18,6 @@ export interface ServeOptions {
   port?: string | undefined;
   host?: string | undefined;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export async function serve(options: ServeOptions): Promise<void> {
   const configPath = options.config ?? process.env.ERRAND_CONFIG ?? (existsSync('errand.yaml') ? 'errand.yaml' : undefined);
@@ -41,7 +41,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const authOn = config.auth.keys.length + config.auth.admin_keys.length > 0;
   let host = config.server.host;
-  if (!authOn && !LOOPBACK.has(host)) {
+  if (!authOn && !isLoopbackHost(host)) {
     process.stderr.write(`errand: no API keys are configured, so binding to 127.0.0.1 instead of ${host} (add auth.keys to listen on other interfaces)\n`);
     host = '127.0.0.1';
   }
@@ -59,6 +59,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     url = await node.listen();
   } catch (err) {
     await node.close(0);
+    if (err instanceof ConfigError) fail(err.message);
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') fail(`port ${config.server.port} on ${host} is already in use; stop the other process or pass --port`);
     if (code === 'EACCES') fail(`not allowed to listen on port ${config.server.port}; use a port above 1023 or pass --port`);
@@ -94,7 +95,7 @@ function printBanner(config: ErrandConfig, url: string, authOn: boolean): void {
   const lines = [
     '',
     `  Errand is listening on ${url}`,
-    `  store       ${config.store.url}`,
+    `  store       ${maskUrl(config.store.url)}`,
     `  config      ${config.source ?? '(defaults; pass --config errand.yaml)'}`,
     `  operations  ${ops.length > 0 ? ops.join(', ') : '(none declared)'}`,
     `  chat        ${config.chat.operation ?? '(not configured)'}`,

@@ -69,13 +69,15 @@ export async function retryStartup<T>(options: RetryStartupOptions<T>): Promise<
   }
 }
 
-/** The URL with its password masked, for messages. */
+/** The URL with its password (in the user info or a `password` parameter) masked: the one masking used by messages, logs and the banner. */
 export function maskUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    // libpq-style URLs may carry the password as a parameter too.
+    for (const name of [...parsed.searchParams.keys()]) if (/^password$/i.test(name)) parsed.searchParams.set(name, '***');
     return parsed.toString();
   } catch {
-    return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+    return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
   }
 }

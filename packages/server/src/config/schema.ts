@@ -73,6 +73,21 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const name = (what: string) =>
   z.string().regex(NAME_PATTERN, `${what} must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`);
 
+/** Tenant every request is filed under when auth is off (no keys). */
+export const OPEN_TENANT = 'default';
+/** Tenant that admin-key submissions are filed under. */
+export const ADMIN_TENANT = 'admin';
+/**
+ * Tenant names no key may hold: a key of tenant `admin` or `default` would read,
+ * cancel and retry what admins and auth-off callers submitted. Compared without
+ * case, so `Admin` is refused too.
+ */
+export const RESERVED_TENANTS: readonly string[] = [ADMIN_TENANT, OPEN_TENANT];
+
+function isReservedTenant(tenant: string): boolean {
+  return RESERVED_TENANTS.includes(tenant.toLowerCase());
+}
+
 const retryFields = {
   /** Attempts in all, the first included. */
   max_attempts: z.number().int().min(1).max(100),
@@ -409,9 +424,16 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['webhooks', 'lease'], message: 'must be longer than async.webhook_timeout (twice as long is a good choice)' });
     }
     const seen = new Set<string>();
-    for (const [i, { key }] of config.auth.keys.entries()) {
+    for (const [i, { key, tenant }] of config.auth.keys.entries()) {
       if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', 'keys', i, 'key'], message: 'is listed twice' });
       seen.add(key);
+      if (isReservedTenant(tenant)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auth', 'keys', i, 'tenant'],
+          message: `"${tenant}" is reserved (${RESERVED_TENANTS.join(', ')}: admin submissions and auth-off traffic are filed under these names); choose another tenant name`,
+        });
+      }
     }
     for (const [i, key] of config.auth.admin_keys.entries()) {
       if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', 'admin_keys', i], message: 'is also a tenant key or listed twice' });

@@ -177,10 +177,11 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
     const delay = retryAfterMs ?? retryDelayMs(operation.retry, request.attempt, deps.random);
     const canRetry = error.retryable && request.attempt < request.max_attempts && now + delay < request.deadline;
     if (canRetry) {
-      log.warn({ err: error, retry_in_ms: delay }, 'attempt failed; will retry');
+      // The thrown value in full (stack, cause) goes to the log; the tenant sees only `error` (see classifyFailure).
+      log.warn({ err: thrown, error, retry_in_ms: delay }, 'attempt failed; will retry');
       publishTransition(events, await store.requestRetry({ ...ref, now, error, runAt: now + delay }));
     } else {
-      log.warn({ err: error }, 'request failed');
+      log.warn({ err: thrown, error }, 'request failed');
       publishTransition(events, await store.requestFail({ ...ref, now, error }));
     }
   }

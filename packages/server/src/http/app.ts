@@ -13,6 +13,7 @@ import { Authenticator } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
+import { registerLoopbackGuard } from './loopback.js';
 import { openApiRoutes } from './openapi/index.js';
 import { batchRoutes } from './routes/batches.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -51,6 +52,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
   const auth = new Authenticator(config.auth);
+  // Auth off: only this machine's own clients (no other site's page, no rebound host name); see loopback.ts.
+  if (!auth.enabled) registerLoopbackGuard(app);
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (request) => {
     // Decide on the matched route, not the raw URL: the router decodes %-escapes.

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { ErrandConfig } from '../config/index.js';
+import { ADMIN_TENANT, OPEN_TENANT, type ErrandConfig } from '../config/index.js';
 import { ErrandError } from '../model/index.js';
 
 /** Who is calling. `tenant` is null for an admin (sees all). */
@@ -21,10 +21,7 @@ export interface Caller {
   readonly submitTenant: string;
 }
 
-/** Tenant used for every request when auth is off. */
-export const OPEN_TENANT = 'default';
-/** Tenant that admin-key submissions are filed under. */
-export const ADMIN_TENANT = 'admin';
+export { ADMIN_TENANT, OPEN_TENANT };
 
 const KEY_HEADERS = ['x-client-key', 'x-muxi-client-key'] as const;
 

@@ -21,6 +21,7 @@ export const ERROR_CATALOG = {
   invalid_cursor: { status: 400, retryable: false, scope: 'http', message: 'The cursor is not one this server issued; start again without it.' },
   invalid_parameter: { status: 400, retryable: false, scope: 'http', message: 'A query parameter or header is invalid.' },
   unauthorized: { status: 401, retryable: false, scope: 'http', message: 'Missing or unknown API key: send it as "Authorization: Bearer <key>" or "X-Client-Key: <key>".' },
+  origin_not_allowed: { status: 403, retryable: false, scope: 'http', message: 'Auth is off (no API keys), so this server answers only requests addressed to a loopback host, from no page of another site.' },
   forbidden: { status: 403, retryable: false, scope: 'http', message: 'This API key may not use this endpoint: it needs an admin key.' },
   route_not_found: { status: 404, retryable: false, scope: 'http', message: 'No such endpoint.' },
   request_not_found: { status: 404, retryable: false, scope: 'http', message: 'No request with this id.' },

@@ -69,10 +69,18 @@ const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
  *
  * The error `type` is the value's own `type` (when it is a short lowercase identifier)
  * or `handler_error`.
+ *
+ * The recorded error is shown to the tenant, so only a failure written for them
+ * (one with a boolean `retryable`, as rule 1) keeps its `message` and `details`.
+ * Anything else thrown (a `TypeError`, a driver or `fetch` error) can name
+ * files, hosts, upstream URLs or secrets in its message and stack: the tenant
+ * gets a plain message naming only the error's kind, and the runner logs the
+ * thrown value in full under the request id.
  */
 export function classifyFailure(thrown: unknown): ClassifiedFailure {
   const obj = typeof thrown === 'object' && thrown !== null ? (thrown as Record<string, unknown>) : undefined;
-  const message = messageOf(thrown);
+  const deliberate = typeof obj?.retryable === 'boolean';
+  const message = deliberate ? messageOf(thrown) : unexpectedMessage(thrown);
   const ownType = typeof obj?.type === 'string' && TYPE_PATTERN.test(obj.type) ? obj.type : undefined;
   let retryable: boolean;
   if (typeof obj?.retryable === 'boolean') retryable = obj.retryable;
@@ -82,7 +90,7 @@ export function classifyFailure(thrown: unknown): ClassifiedFailure {
       ? obj.retryAfterMs
       : undefined;
   const error: RequestError = { type: ownType ?? 'handler_error', message, retryable };
-  const details = obj?.details;
+  const details = deliberate ? obj?.details : undefined;
   if (details !== undefined && isJsonSafe(details)) error.details = details;
   return { error, retryAfterMs };
 }
@@ -91,6 +99,16 @@ export function classifyFailure(thrown: unknown): ClassifiedFailure {
 function isNetworkError(error: Error): boolean {
   const cause = (error as { cause?: unknown }).cause;
   return typeof cause === 'object' && cause !== null && typeof (cause as { code?: unknown }).code === 'string';
+}
+
+/** Error kinds named to the tenant; any other name (a library's class, something made up) is just "an error". */
+const PLAIN_ERROR_NAMES = new Set(['Error', 'TypeError', 'ReferenceError', 'SyntaxError', 'RangeError', 'AggregateError', 'AbortError', 'TimeoutError']);
+
+/** What the tenant reads for a failure nobody wrote for them: its kind and where the details are, nothing of its text. */
+function unexpectedMessage(thrown: unknown): string {
+  const kind = thrown instanceof Error && PLAIN_ERROR_NAMES.has(thrown.name) ? thrown.name : 'an error';
+  const network = thrown instanceof Error && isNetworkError(thrown) ? ' (a network failure)' : '';
+  return `The operation handler failed with ${kind}${network}; the details are in the server log under this request's id.`;
 }
 
 function messageOf(thrown: unknown): string {

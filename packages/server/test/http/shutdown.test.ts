@@ -1,4 +1,8 @@
-/** Draining: a stopping node hands sync callers a 202 and refuses new work with the error envelope. */
+/**
+ * Draining: a stopping node hands sync callers a 202 and refuses new work with
+ * the error envelope; while its handlers drain, its listener stays open, so a
+ * new submission gets that 503 (not a refused connection).
+ */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { waitForEvent } from '../helpers/events.js';
@@ -30,5 +34,39 @@ describe('shutdown', () => {
     const ready = await t.inject({ method: 'GET', url: '/ready' });
     assert.equal(ready.statusCode, 503);
     assert.equal(errorOf(ready).type, 'shutting_down');
+  });
+});
+
+describe('draining on a real port', () => {
+  test('the listener stays open until running handlers end: new work 503 + Retry-After, status polls served; then it closes', async () => {
+    const t = await startHttpServer();
+    try {
+      const url = await t.server.listen(0);
+      const created = await fetch(`${url}/v1/operations/slow?async=true`, { method: 'POST', body: '{}' });
+      assert.equal(created.status, 202);
+      const id = ((await created.json()) as { request_id: string }).request_id;
+      await t.slow.started(id);
+
+      const closing = t.server.close(30_000);
+      const refused = await fetch(`${url}/v1/operations/echo`, { method: 'POST', body: '{"a":1}' });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      const body = (await refused.json()) as { error: { type: string; retryable: boolean } };
+      assert.equal(body.error.type, 'shutting_down');
+      assert.equal(body.error.retryable, true);
+      assert.equal((await fetch(`${url}/ready`)).status, 503);
+      const status = await fetch(`${url}/v1/requests/${id}`);
+      assert.equal(status.status, 200);
+      assert.equal(((await status.json()) as { status: string }).status, 'processing');
+
+      t.slow.release(id, { finished: 'during the drain' });
+      await closing;
+      await assert.rejects(
+        fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }),
+        (err: unknown) => (err as Error).name === 'TypeError',
+      );
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -32,6 +32,8 @@ OpenAI's envelope instead.
 
 **Keys.** With API keys configured, every \`/v1\` endpoint needs one (\`Authorization: Bearer\`, \`X-Client-Key\` or
 \`X-Muxi-Client-Key\`); with none configured, auth is off. Another tenant's request is a \`404\`, never a \`403\`.
+With auth off, every endpoint answers \`403 origin_not_allowed\` to a request whose \`Host\` is not a loopback name or
+that comes from a page of another site (\`Origin\`, \`Sec-Fetch-Site\`). No CORS headers are sent.
 \`HEAD\` is accepted on every \`GET\`.`;
 
 export interface DocumentOptions {
