@@ -41,7 +41,13 @@ export class SubmissionLimiter {
   async admit(reply: FastifyReply, take: SubmissionTake): Promise<void> {
     let tightest: { bucket: Bucket; result: RateLimitTake } | undefined;
     for (const bucket of this.bucketsOf(take)) {
-      const result = await this.store.rateLimitTake({ key: bucket.key, ratePerSec: bucket.ratePerSec, burst: bucket.burst, cost: take.cost, now: this.clock.now() });
+      const result = await this.store.rateLimitTake({
+        key: bucket.key,
+        ratePerSec: bucket.ratePerSec,
+        burst: bucket.burst,
+        cost: take.cost,
+        now: this.clock.now(),
+      });
       if (!result.allowed) {
         setHeaders(reply, bucket, result);
         throw new ErrandError(
@@ -62,10 +68,20 @@ export class SubmissionLimiter {
     const buckets: Bucket[] = [];
     const perOperation = Object.hasOwn(this.config.operations, take.operation) ? this.config.operations[take.operation] : undefined;
     if (perOperation) {
-      buckets.push({ key: `operation:${take.tenant}:${take.operation}`, limit: 'operation', ratePerSec: perOperation.rate, burst: perOperation.burst });
+      buckets.push({
+        key: `operation:${take.tenant}:${take.operation}`,
+        limit: 'operation',
+        ratePerSec: perOperation.rate,
+        burst: perOperation.burst,
+      });
     }
     const perTenant = Object.hasOwn(this.config.tenants, take.tenant) ? this.config.tenants[take.tenant] : undefined;
-    buckets.push({ key: `tenant:${take.tenant}`, limit: 'tenant', ratePerSec: perTenant?.rate ?? this.config.rate, burst: perTenant?.burst ?? this.config.burst });
+    buckets.push({
+      key: `tenant:${take.tenant}`,
+      limit: 'tenant',
+      ratePerSec: perTenant?.rate ?? this.config.rate,
+      burst: perTenant?.burst ?? this.config.burst,
+    });
     return buckets;
   }
 }
