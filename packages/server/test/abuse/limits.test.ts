@@ -96,6 +96,39 @@ test('500 event streams from one key: 429 too_many_streams past the cap, another
   assert.equal(again?.status, 200, 'the freed slot was given back');
 });
 
+test('every kind of event stream counts against the same per-key cap: request events, GET /v1/events, streaming chat and completions', async (t) => {
+  const { h } = await start(t, { limits: { streams_per_caller: 2 }, openai: { models: ['echo'] } });
+  const base = await h.server.listen(0);
+  const clients: SseClient[] = [];
+  t.after(() => {
+    for (const c of clients) c.destroy();
+  });
+  const submitted = await h.inject({ method: 'POST', url: '/v1/operations/slow?async=true', headers: ALPHA, payload: {} });
+  const id = json(submitted).request_id as string;
+  clients.push(await connectSse(`${base}/v1/requests/${id}/events`, { headers: ALPHA }));
+  clients.push(await connectSse(`${base}/v1/events`, { headers: ALPHA }));
+  assert.deepEqual(
+    clients.map((c) => c.status),
+    [200, 200],
+  );
+  const before = (await h.server.store.requestList({ tenant: 'alpha', limit: 100 })).length;
+  const chat = await connectSse(`${base}/v1/chat`, { method: 'POST', headers: ALPHA, body: { message: 'hi', stream: true } });
+  clients.push(chat);
+  assert.equal(chat.status, 429);
+  assert.equal((JSON.parse(await chat.body()) as { error: { type: string } }).error.type, 'too_many_streams');
+  const completion = await connectSse(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: ALPHA,
+    body: { model: 'echo', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+  });
+  clients.push(completion);
+  assert.equal(completion.status, 429);
+  assert.equal((await h.server.store.requestList({ tenant: 'alpha', limit: 100 })).length, before, 'nothing was submitted');
+  const third = await connectSse(`${base}/v1/requests/${id}/events`, { headers: ALPHA });
+  clients.push(third);
+  assert.equal(third.status, 429);
+});
+
 test('long-polls and sync waits past limits.waits_per_caller: 429 too_many_waits, nothing submitted; answered waits free their slots', async (t) => {
   const { h, clock } = await start(t, { limits: { waits_per_caller: 3 } });
   const submitted = await h.inject({ method: 'POST', url: '/v1/operations/slow?async=true', headers: ALPHA, payload: {} });
