@@ -58,16 +58,17 @@ export function registerLimits(app: FastifyInstance, deps: { config: ErrandConfi
     const release = caller === undefined ? () => undefined : slots.acquire(caller);
     const restore = liftIdleTimeout(request, limits.idle_timeout);
     let done = false;
-    const end = () => {
+    /** `early`: given back while the answer goes on, so the idle timeout comes back; once it has ended, Node's keep-alive timer is in charge. */
+    const end = (early: boolean) => {
       if (done) return;
       done = true;
       release();
-      restore();
+      if (early) restore();
     };
     // Whichever way the answer ends: sent, streamed to its end, or cut off.
-    reply.raw.once('finish', end);
-    reply.raw.once('close', end);
-    return end;
+    reply.raw.once('finish', () => end(false));
+    reply.raw.once('close', () => end(false));
+    return () => end(true);
   };
 
   app.decorate('errandLimits', {
