@@ -215,6 +215,51 @@ const operationSchema = z.strictObject({
   }
 });
 
+/** A token bucket of submissions: `rate` per second, at most `burst` at once. */
+const submissionBucket = z.strictObject({
+  /** Submissions per second, sustained (decimals allowed: 0.5 is one every 2 s). */
+  rate: z.number().positive().max(1_000_000),
+  /** Submissions accepted at once from a full bucket (a batch counts its items). */
+  burst: z.number().int().min(1).max(10_000_000),
+});
+
+/** `limits`: the one limits layer (http/limits/): connection timeouts and cap, per-caller caps, key throttling, submission rates. */
+const limitsSchema = z.strictObject({
+  /** Most connections open at once on this node; further ones are closed as they arrive. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(4096),
+  /** Longest a client may take to send a request's headers. */
+  headers_timeout: positiveDuration().prefault('10s'),
+  /** Longest a client may take to send a whole request, headers and body. */
+  request_timeout: positiveDuration().prefault('60s'),
+  /** How long a kept-alive connection may sit idle between requests. */
+  keep_alive_timeout: positiveDuration().prefault('72s'),
+  /** A connection silent this long while a non-streaming answer is sent is closed (event streams, long-polls and sync waits are exempt). */
+  idle_timeout: positiveDuration().prefault('60s'),
+  /** Event streams one caller (a tenant key; admin keys share one) may hold open on this node. */
+  streams_per_caller: z.number().int().min(1).max(1_000_000).default(100),
+  /** Long-polls (`?wait=`) and sync waits one caller may hold open at once on this node. */
+  waits_per_caller: z.number().int().min(1).max(1_000_000).default(100),
+  failed_auth: z
+    .strictObject({
+      /** Requests with a missing or unknown key one client address may make per window; past it, the address gets 429 until the window ends. */
+      max: z.number().int().min(1).max(1_000_000).default(20),
+      window: positiveDuration().prefault('1m'),
+    })
+    .prefault({}),
+  submissions: z
+    .strictObject({
+      /** Per tenant, every operation together: submissions per second. */
+      rate: submissionBucket.shape.rate.default(100),
+      /** Per tenant: submissions accepted at once from a full bucket. */
+      burst: submissionBucket.shape.burst.default(200),
+      /** Per-tenant overrides of rate and burst. */
+      tenants: z.record(name('tenant'), submissionBucket).default({}),
+      /** Per-operation buckets, each tenant its own, on top of the tenant's. */
+      operations: z.record(name('operation'), submissionBucket).default({}),
+    })
+    .prefault({}),
+});
+
 const workflowSchema = z.strictObject({
   timeouts: z
     .strictObject({
@@ -365,6 +410,7 @@ export const configSchema = z
         max_response_bytes: size().prefault('10mb'),
       })
       .prefault({}),
+    limits: limitsSchema.prefault({}),
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -423,6 +469,14 @@ export const configSchema = z
     if (config.webhooks.lease <= config.async.webhook_timeout * 1000) {
       ctx.addIssue({ code: 'custom', path: ['webhooks', 'lease'], message: 'must be longer than async.webhook_timeout (twice as long is a good choice)' });
     }
+    if (config.limits.headers_timeout > config.limits.request_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'headers_timeout'], message: 'must not be longer than limits.request_timeout' });
+    }
+    for (const operation of Object.keys(config.limits.submissions.operations)) {
+      if (!Object.hasOwn(config.operations, operation)) {
+        ctx.addIssue({ code: 'custom', path: ['limits', 'submissions', 'operations', operation], message: `names operation "${operation}", which is not declared under operations` });
+      }
+    }
     const seen = new Set<string>();
     for (const [i, { key, tenant }] of config.auth.keys.entries()) {
       if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', 'keys', i, 'key'], message: 'is listed twice' });
@@ -450,3 +504,4 @@ export type HttpKindConfig = NonNullable<OperationConfig['http']>;
 export type CommandKindConfig = NonNullable<OperationConfig['command']>;
 export type LlmKindConfig = NonNullable<OperationConfig['llm']>;
 export type RetryConfig = ConfigFile['workflow']['retry'];
+export type LimitsConfig = ConfigFile['limits'];

@@ -13,6 +13,7 @@ import { Authenticator } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
+import { connectionOptions, registerLimits } from './limits/index.js';
 import { registerLoopbackGuard } from './loopback.js';
 import { openApiRoutes } from './openapi/index.js';
 import { batchRoutes } from './routes/batches.js';
@@ -41,6 +42,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.body_limit,
+    // Timeouts of limits.* (the limits layer, ./limits/).
+    ...connectionOptions(config.limits),
     // Our own hook answers 503 shutting_down in the one error envelope instead.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
@@ -51,6 +54,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       void (reply as FastifyReply).code(mapped.status).send(mapped.toEnvelope());
     },
   });
+  // Before the auth hook: an address throttled for failed keys never reaches a key check.
+  registerLimits(app, { config, engine });
   const auth = new Authenticator(config.auth);
   // Auth off: only this machine's own clients (no other site's page, no rebound host name); see loopback.ts.
   if (!auth.enabled) registerLoopbackGuard(app);

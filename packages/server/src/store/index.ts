@@ -38,6 +38,8 @@ export type {
   LeaseExtendParams,
   LeaseRescueExpiredParams,
   NewRequest,
+  RateLimitTake,
+  RateLimitTakeParams,
   RequestCancelParams,
   RequestClaimParams,
   RequestCompleteParams,

@@ -259,6 +259,28 @@ export interface RequestCounts {
   processing: number;
 }
 
+export interface RateLimitTakeParams {
+  /** The bucket, e.g. `tenant:acme` or `operation:acme:resize`. */
+  key: string;
+  /** Tokens the bucket gains per second (> 0). */
+  ratePerSec: number;
+  /** Most tokens the bucket holds: the largest burst (> 0). */
+  burst: number;
+  /** Tokens this take needs: 1 per submission, the item count of a batch. */
+  cost: number;
+  now: number;
+}
+
+export interface RateLimitTake {
+  allowed: boolean;
+  /** Whole tokens left after this take (0 while the bucket is in debt). */
+  remaining: number;
+  /** Refused takes: ms until the same take would succeed; 0 when allowed. */
+  retryAfterMs: number;
+  /** ms until the bucket is full again. */
+  resetMs: number;
+}
+
 /** The persistence boundary. See the file header for the rules. */
 export interface Store {
   readonly capabilities: StoreCapabilities;
@@ -296,6 +318,13 @@ export interface Store {
   leaseExtend(params: LeaseExtendParams): Promise<boolean>;
   /** Returns requests whose lease expired to `pending` (attempts left) or fails them (`lease_expired`). */
   leaseRescueExpired(params: LeaseRescueExpiredParams): Promise<Transition[]>;
+
+  /**
+   * Takes `cost` tokens from the token bucket `key` (created full), refilled at
+   * `ratePerSec` up to `burst`; atomic, and shared by every node of a cluster.
+   * See rateLimit.ts for the arithmetic (a cost above `burst` needs a full bucket and leaves it in debt).
+   */
+  rateLimitTake(params: RateLimitTakeParams): Promise<RateLimitTake>;
 
   /** Moves a pending or processing request to `cancelled`. */
   requestCancel(params: RequestCancelParams): Promise<CancelOutcome>;

@@ -183,6 +183,17 @@ operations:
     assert.match(issueAt(error, 'triggers.gh.operation'), /triage/);
   });
 
+  test('limits: headers_timeout above request_timeout, and a rate limit on an undeclared operation, are reported', () => {
+    const error = loadError(`
+limits:
+  headers_timeout: 2m
+  request_timeout: 1m
+  submissions: { operations: { missing: { rate: 1, burst: 1 } } }
+`);
+    assert.match(issueAt(error, 'limits.headers_timeout'), /request_timeout/);
+    assert.match(issueAt(error, 'limits.submissions.operations.missing'), /missing/);
+  });
+
   test('a duplicated API key is reported', () => {
     const error = loadError(`
 auth:

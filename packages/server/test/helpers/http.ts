@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config/index.js';
+import type { Clock } from '../../src/engine/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 
@@ -89,6 +90,8 @@ export interface HttpServerOptions {
   overrides?: Record<string, unknown>;
   /** chat.operation; `null` leaves chat unconfigured. Default `echo`. */
   chatOperation?: string | null;
+  /** The engine's clock (e.g. a ManualClock); default the system clock. */
+  clock?: Clock;
 }
 
 export interface TestHttpServer {
@@ -165,7 +168,7 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
 
   let server: ErrandServer;
   try {
-    server = await createServer({ config });
+    server = await createServer({ config, test: options.clock ? { clock: options.clock } : undefined });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

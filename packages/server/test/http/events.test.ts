@@ -35,6 +35,8 @@ before(async () => {
         ],
       },
       store: { synchronous: 'normal' },
+      // The fan-out test below holds 1,000 streams of one key: above the default per-key cap.
+      limits: { streams_per_caller: 2000 },
     },
   });
   base = await t.server.listen(0);

@@ -125,6 +125,22 @@ describe('error envelopes match the response of their status', () => {
     });
   }
 
+  test('a rate-limited submission (429) and its headers match the document', async (tt) => {
+    const limited = await startHttpServer({
+      overrides: { auth: { keys: [{ key: 'fmc_alpha_key', tenant: 'alpha' }] }, limits: { submissions: { rate: 0.001, burst: 1 } } },
+    });
+    tt.after(() => limited.close());
+    const submit = () => limited.inject({ method: 'POST', url: '/v1/operations/echo?async=true', headers: KEY, payload: {} });
+    const first = await submit();
+    assert.equal(first.statusCode, 202);
+    c.assertHeaders('/v1/operations/{name}', 'POST', 202, first.headers);
+    const second = await submit();
+    assert.equal(second.statusCode, 429);
+    c.assertHeaders('/v1/operations/{name}', 'POST', 429, second.headers);
+    c.assertAnswer('/v1/operations/{name}', 'POST', 429, second.json());
+    assert.equal(second.json().error.type, 'rate_limited');
+  });
+
   test('a body over the limit (413) and broken JSON (400)', async () => {
     const res = await t.inject({ method: 'POST', url: '/v1/chat', headers: KEY, payload: { message: 'x'.repeat(2 * 1024 * 1024) } });
     assert.equal(res.statusCode, 413);

@@ -21,14 +21,22 @@ export function answer(description: string, content?: Json, headers: Record<stri
   return out;
 }
 
+/**
+ * Every route that checks a key (it answers 401) can also answer 429: an address
+ * throttled for failed keys (`too_many_auth_failures`) is refused before the check.
+ */
+function withThrottle(statuses: number[]): number[] {
+  return statuses.includes(401) && !statuses.includes(429) ? [...statuses, 429].sort((a, b) => a - b) : statuses;
+}
+
 /** The Errand error envelope for each status (`ErrorNNN` components list the catalog types of each). */
 export function errors(...statuses: number[]): Record<string, Json> {
-  return Object.fromEntries(statuses.map((status) => [String(status), ref('responses', `Error${status}`)]));
+  return Object.fromEntries(withThrottle(statuses).map((status) => [String(status), ref('responses', `Error${status}`)]));
 }
 
 /** OpenAI's error envelope for each status. */
 export function openAiErrors(...statuses: number[]): Record<string, Json> {
-  return Object.fromEntries(statuses.map((status) => [String(status), ref('responses', 'OpenAiError')]));
+  return Object.fromEntries(withThrottle(statuses).map((status) => [String(status), ref('responses', 'OpenAiError')]));
 }
 
 /**

@@ -88,8 +88,9 @@ function errorResponses(): Record<string, Json> {
     const list = types.map((type) => `- \`${type}\`: ${ERROR_CATALOG[type as keyof typeof ERROR_CATALOG].message}`).join('\n');
     responses[`Error${status}`] = {
       description: `The error envelope, with one of these types:\n${list}`,
-      // request_not_finished and the 503s say when to come back.
+      // request_not_finished and the 503s say when to come back; every 429 does, and a rate limit says which.
       ...(status === 409 || status === 503 ? { headers: { 'Retry-After': ref('headers', 'RetryAfter') } } : {}),
+      ...(status === 429 ? { headers: { 'Retry-After': ref('headers', 'RetryAfterLimited'), ...RATE_LIMIT_HEADERS } } : {}),
       content: {
         'application/json': {
           schema: {
@@ -119,6 +120,17 @@ const HEADERS: Record<string, Json> = {
   ETag: header('A strong tag of the status resource; send it back as `If-None-Match` for a `304`.'),
   IdempotentReplayed: header('`true` when the answer replays an earlier submission with the same `Idempotency-Key`.', { type: 'string', enum: ['true'] }),
   XRequestId: header('The id of the request the stream is about.'),
+  RetryAfterLimited: header('Seconds until the same call would pass (a refused submission: until its bucket holds the tokens).', { type: 'integer', minimum: 1 }, { required: true }),
+  RateLimitLimit: header('Submissions: the burst of the tighter token bucket that applies (tenant, or operation for the tenant; limits.submissions).', { type: 'integer', minimum: 1 }),
+  RateLimitRemaining: header('Submissions: tokens left in that bucket after this one (a batch uses one per item).', { type: 'integer', minimum: 0 }),
+  RateLimitReset: header('Submissions: seconds until that bucket is full again.', { type: 'integer', minimum: 0 }),
+};
+
+/** The rate-limit headers of submission answers (limits.submissions), as header references. */
+const RATE_LIMIT_HEADERS: Record<string, Json> = {
+  'RateLimit-Limit': ref('headers', 'RateLimitLimit'),
+  'RateLimit-Remaining': ref('headers', 'RateLimitRemaining'),
+  'RateLimit-Reset': ref('headers', 'RateLimitReset'),
 };
 
 const PARAMETERS: Record<string, Json> = {

@@ -8,7 +8,9 @@ import { operationQuery, triggerQuery } from '../routes/submit.js';
 import { answer, errors, eventStream, json, pathParameter, queryParameters } from './build.js';
 import { ref, type Json } from './components.js';
 
-const SUBMISSION_ERRORS = errors(400, 401, 404, 413, 415, 422, 500, 503);
+const SUBMISSION_ERRORS = errors(400, 401, 404, 413, 415, 422, 429, 500, 503);
+/** Every answer to a submission says where its rate limit stands (limits.submissions; absent with auth off). */
+const RATE_LIMIT = { 'RateLimit-Limit': 'RateLimitLimit', 'RateLimit-Remaining': 'RateLimitRemaining', 'RateLimit-Reset': 'RateLimitReset' };
 
 const MODES =
   'Sync or async is decided in this order: the request\'s own choice, `Prefer`, `async.mode` in the config, then (in `auto`) the estimate ' +
@@ -21,11 +23,12 @@ function submissionAnswers(extra200: Json = {}): Record<string, Json> {
     '200': answer('Sync: the request ended within its wait; the status resource with `result` or `error` (a failed request is a `200` too).', {
       ...json('StatusResource'),
       ...extra200,
-    }, { 'Idempotent-Replayed': 'IdempotentReplayed' }),
+    }, { 'Idempotent-Replayed': 'IdempotentReplayed', ...RATE_LIMIT }),
     '202': answer('Async (or a sync call handed off at its wait limit): the request is durable and will run; poll `Location`, waiting `Retry-After` seconds between polls.', json('AcceptedResource'), {
       Location: 'Location',
       'Retry-After': 'RetryAfterAccepted',
       'Idempotent-Replayed': 'IdempotentReplayed',
+      ...RATE_LIMIT,
     }),
     ...SUBMISSION_ERRORS,
   };
@@ -107,8 +110,9 @@ export function submitPaths(): Record<string, Json> {
           '202': answer('The batch and every item are committed; poll `Location`.', json('BatchAccepted'), {
             Location: 'Location',
             'Retry-After': 'RetryAfterAccepted',
+            ...RATE_LIMIT,
           }),
-          ...errors(400, 401, 404, 413, 415, 422, 500, 503),
+          ...errors(400, 401, 404, 413, 415, 422, 429, 500, 503),
         },
         callbacks: { batchFinished: ref('callbacks', 'BatchFinished') },
       },

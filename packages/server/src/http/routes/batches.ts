@@ -12,6 +12,7 @@ import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
 import { ErrandError, isBatchId, isTerminal, REQUEST_STATUSES, type Batch, type Request, type RequestStatus } from '../../model/index.js';
 import { callerOf } from '../caller.js';
+import { limitsOf } from '../limits/index.js';
 import { presentRequest } from '../present.js';
 import { parseWith } from '../validate.js';
 import { HTTP_URL_PATTERN } from './submit.js';
@@ -41,6 +42,7 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
     if (!engine.operations.has(body.operation)) {
       throw new ErrandError('operation_not_found', `No operation named "${body.operation}" is declared in the config.`, { field: 'operation' });
     }
+    await limitsOf(request).admitSubmission(request, reply, { operation: body.operation, cost: body.items.length });
     const { batch, requests } = await engine.submitBatch({
       tenant: caller.submitTenant,
       operation: body.operation,

@@ -24,6 +24,7 @@ import {
   trackStreams,
   type RequestSseType,
 } from '../eventStream.js';
+import { limitsOf } from '../limits/index.js';
 import { openSse, type SseStream } from '../sse.js';
 import { missingRequest } from './requests.js';
 
@@ -53,6 +54,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
         found = await engine.store.requestGetById({ id, tenant: caller.tenant });
         if (!found) return await missingRequest(engine, id, caller);
         firstPage = await checkResumePoint(engine, id, afterSeq, header === undefined ? 'after' : 'Last-Event-ID');
+        if (!isTerminal(found.status) || firstPage.length > 0) limitsOf(request).holdStream(request, reply);
       } catch (err) {
         subscription.close();
         throw err;

@@ -34,6 +34,7 @@ import { ERROR_CATALOG, ErrandError, isErrorType, isTerminal, type Request, type
 import { callerOf } from '../caller.js';
 import { toErrandError } from '../errors.js';
 import { fingerprintOf, idempotencyKeyOf } from '../idempotency.js';
+import { limitsOf } from '../limits/index.js';
 import { openSse, type SseStream } from '../sse.js';
 import { parseWith } from '../validate.js';
 
@@ -221,6 +222,11 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
       metadata: body.metadata ?? undefined,
       estimatedMs: estimate?.highMs ?? null,
     };
+    const limits = limitsOf(request);
+    await limits.admitSubmission(request, reply, { operation: model, cost: 1 });
+    // Held before anything is written (past a cap: 429, nothing accepted), given back when the answer ends.
+    if (body.stream === true) limits.holdStream(request, reply);
+    else limits.holdWait(request, reply);
     const { request: created, replayed } = key
       ? await engine.submitWithKey({ ...params, idempotency: { key, fingerprint: fingerprintOf(request) } })
       : { request: await engine.submit(params), replayed: false };

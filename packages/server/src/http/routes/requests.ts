@@ -19,6 +19,7 @@ import { ErrandError, isRequestId, isTerminal, REQUEST_STATUSES, type Request } 
 import type { Caller } from '../auth.js';
 import { callerOf } from '../caller.js';
 import { etagOf, matchesIfNoneMatch, parseIfNoneMatch, type IfNoneMatch } from '../etag.js';
+import { limitsOf } from '../limits/index.js';
 import { longPoll } from '../longPoll.js';
 import { presentRequest, retryAfterSeconds } from '../present.js';
 import { parseWith } from '../validate.js';
@@ -106,7 +107,10 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       let current: StatusView | null;
       if (!isRequestId(id)) current = null;
       else if (waitMs <= 0) current = await read();
-      else current = await waitForChange(request, id, waitMs, condition, read);
+      else {
+        limitsOf(request).holdWait(request, reply);
+        current = await waitForChange(request, id, waitMs, condition, read);
+      }
       if (!current) return missing(id, caller);
 
       void reply.header('etag', current.etag).header('cache-control', 'private, no-cache');

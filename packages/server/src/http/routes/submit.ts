@@ -16,6 +16,7 @@ import { ErrandError } from '../../model/index.js';
 import { callerOf } from '../caller.js';
 import { trackStreams } from '../eventStream.js';
 import { fingerprintOf, idempotencyKeyOf } from '../idempotency.js';
+import { limitsOf } from '../limits/index.js';
 import { answerSubmission, chooseMode, type EndpointKind } from '../respond.js';
 import { parseWith } from '../validate.js';
 import { streamSubmission } from './events.js';
@@ -133,6 +134,11 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
       syncWaitLimitMs: config.server.sync_wait_limit ?? operation.workflowTimeoutMs,
       delayed: runAt !== undefined && runAt > now,
     });
+    const limits = limitsOf(request);
+    await limits.admitSubmission(request, reply, { operation: spec.operation, cost: 1 });
+    // Held before anything is written (past a cap: 429, nothing accepted), given back when the answer ends.
+    if (spec.stream) limits.holdStream(request, reply);
+    else if (choice.mode === 'sync') limits.holdWait(request, reply);
     const params = {
       tenant: caller.submitTenant,
       operation: spec.operation,
@@ -162,6 +168,7 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     // A replay answers like the original: async → 202 again; sync → wait (bounded) like the first call did.
     const waitMs =
       created.mode === 'sync' ? (replayed ? (config.server.sync_wait_limit ?? operation.workflowTimeoutMs) : choice.waitMs) : 0;
+    if (waitMs > 0 && choice.mode !== 'sync') limits.holdWait(request, reply);
     return answerSubmission(engine, reply, created, { waitMs, estimate, taskAlias: spec.taskAlias ?? false, replayed });
   }
 

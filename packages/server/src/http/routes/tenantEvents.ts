@@ -33,6 +33,7 @@ import type { Engine, EngineEventMap } from '../../engine/index.js';
 import { ErrandError, type Request, type RequestStatus } from '../../model/index.js';
 import { callerOf } from '../caller.js';
 import { trackStreams } from '../eventStream.js';
+import { limitsOf } from '../limits/index.js';
 import { openSse, type SseEvent } from '../sse.js';
 import { parseWith } from '../validate.js';
 
@@ -63,6 +64,7 @@ export function tenantEventRoutes(app: FastifyInstance, deps: TenantEventRouteDe
         { field: 'operation' },
       );
     }
+    limitsOf(request).holdStream(request, reply);
     const stream = openSse(reply, {
       clock: engine.clock,
       keepAliveMs: config.server.sse_keep_alive,

@@ -34,6 +34,8 @@ import type {
   OperationStats,
   OperationStatsGetParams,
   OperationStatsRecordParams,
+  RateLimitTake,
+  RateLimitTakeParams,
   RequestCancelParams,
   RequestClaimParams,
   RequestCompleteParams,
@@ -62,6 +64,7 @@ import { closedError, connectionSettings, createPool, query, type ConnectionSett
 import * as outbox from './deliveries.js';
 import * as leases from './leases.js';
 import { migrate, type MigrationReport } from './migrate.js';
+import { rateLimitTake } from './rateLimits.js';
 import * as requests from './requests.js';
 import * as retention from './retention.js';
 
@@ -116,6 +119,8 @@ export class PostgresStore implements Store {
   eventListAfter = (p: EventListAfterParams): Promise<RequestEvent[]> => this.call((db) => leases.eventListAfter(db, p));
   leaseExtend = (p: LeaseExtendParams): Promise<boolean> => this.call((db) => leases.leaseExtend(db, p));
   leaseRescueExpired = (p: LeaseRescueExpiredParams): Promise<Transition[]> => this.call((db) => leases.leaseRescueExpired(db, p));
+
+  rateLimitTake = (p: RateLimitTakeParams): Promise<RateLimitTake> => this.call((db) => rateLimitTake(db, p));
 
   requestCancel = (p: RequestCancelParams): Promise<CancelOutcome> => this.call((db) => requests.requestCancel(db, p));
   requestClaim = (p: RequestClaimParams): Promise<Transition[]> => this.call((db) => requestClaim(db, p));

@@ -49,6 +49,8 @@ import type {
   EventListAfterParams,
   LeaseExtendParams,
   LeaseRescueExpiredParams,
+  RateLimitTake,
+  RateLimitTakeParams,
   RequestCancelParams,
   RequestClaimParams,
   RequestCompleteParams,
@@ -69,6 +71,7 @@ import type {
 import * as outbox from './deliveries.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { GroupCommit } from './groupCommit.js';
+import { MemoryBuckets } from './rateLimits.js';
 import { eventFromRow, requestFromRow, rowFromNewRequest, type EventRow, type RequestRow } from './rows.js';
 import * as sql from './statements.js';
 
@@ -90,6 +93,7 @@ export class SqliteStore implements Store {
   private stmts: Statements | undefined;
   private readonly commits: GroupCommit;
   private closed = false;
+  private readonly buckets = new MemoryBuckets();
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -217,6 +221,11 @@ export class SqliteStore implements Store {
       }
       return out;
     });
+  }
+
+  async rateLimitTake(p: RateLimitTakeParams): Promise<RateLimitTake> {
+    if (this.closed) throw new ErrandError('store_unavailable', 'The store is closed.');
+    return this.buckets.take(p);
   }
 
   async requestCancel(p: RequestCancelParams): Promise<CancelOutcome> {
