@@ -8,6 +8,7 @@ import { canTransition, REQUEST_STATUSES, type Request, type RequestError, type 
 import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { exerciseDeliveries } from './deliveryConformance.js';
+import { exerciseScans } from './scanConformance.js';
 
 export interface StoreHandle {
   store: Store;
@@ -438,6 +439,7 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
       }));
 
     exerciseDeliveries(withStore);
+    exerciseScans(withStore);
 
     test('close is idempotent', async () => {
       const handle = await makeStore();

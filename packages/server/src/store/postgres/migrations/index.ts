@@ -1,4 +1,5 @@
 import { migration0001 } from './0001_init.js';
+import { migration0003 } from './0003_stats_indexes.js';
 
 export interface Migration {
   readonly version: number;
@@ -11,4 +12,4 @@ export interface Migration {
  * Like SQLite's, they are TypeScript modules holding SQL, so `tsc` puts them in
  * dist/ with the rest of the code (no copy step, no file reads at run time).
  */
-export const PG_MIGRATIONS: readonly Migration[] = [migration0001];
+export const PG_MIGRATIONS: readonly Migration[] = [migration0001, migration0003];
