@@ -168,6 +168,16 @@ test('a status read (and its /result) does not read the input', async () => {
   );
 });
 
+test('the deliveries log and the event stream of a request do not read its input', async () => {
+  const log = await measure(`/v1/requests/${smallResultId}/deliveries`);
+  assert.equal(log.status, 200, log.body);
+  assert.ok(log.storeBytes < BUDGET, `the store handed over ${log.storeBytes} bytes for a deliveries log`);
+  const events = await measure(`/v1/requests/${smallResultId}/events`);
+  assert.equal(events.status, 200, events.body);
+  assert.match(events.body, /event: completed/);
+  assert.ok(events.storeBytes < BUDGET, `the store handed over ${events.storeBytes} bytes for a finished request's event stream`);
+});
+
 test('GET /v1/batches/{id} reads no inputs and carries no oversized results', async () => {
   const m = await measure(`/v1/batches/${batchId}`);
   assert.equal(m.status, 200, m.body);
