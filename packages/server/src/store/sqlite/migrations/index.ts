@@ -2,7 +2,7 @@ import { migration0001 } from './0001_init.js';
 import { migration0002 } from './0002_estimates_idempotency_tombstones.js';
 import { migration0003 } from './0003_batches.js';
 import { migration0004 } from './0004_deliveries.js';
-import { migration0006 } from './0006_stats_indexes.js';
+import { migration0006 } from './0006_payload_last_stats_indexes.js';
 
 export interface Migration {
   readonly version: number;
