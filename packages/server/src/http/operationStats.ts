@@ -16,7 +16,7 @@
  * not finished) at each bucket's end — an approximation that ignores requests
  * created before the window and retries' waits.
  */
-import type { DurationPercentiles, Store } from '../store/index.js';
+import type { DurationPercentiles, OperationRequestStats, Store } from '../store/index.js';
 
 /** Most requests aggregated for one answer (the window, and again the open ones). */
 export const STATS_SCAN_MAX = 5000;
@@ -44,22 +44,12 @@ export interface StatsBucket {
   queued: number;
 }
 
-export interface OperationStatsView {
-  operation: string;
-  pending: number;
-  processing: number;
-  accepted: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
+/** One operation's numbers as answered: the store's aggregates, plus rates and dated buckets. */
+export interface OperationStatsView extends Omit<OperationRequestStats, 'buckets'> {
   /** completed / (completed + failed); null with neither. */
   success_rate: number | null;
   /** Completed requests per minute over the window. */
   throughput_per_minute: number;
-  /** `duration_ms` (queue time included) of the completed requests; null with none. */
-  duration_ms: Percentiles | null;
-  /** Run time (started → completed) of the completed requests; null with none. */
-  run_ms: Percentiles | null;
   buckets: StatsBucket[];
 }
 

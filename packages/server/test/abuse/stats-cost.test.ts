@@ -15,10 +15,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
-import { newBatchId } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { makeNewRequest, tempDir } from '../helpers/factories.js';
+import { makeBatch, makeNewRequest, tempDir } from '../helpers/factories.js';
 
 const ALPHA = { authorization: 'Bearer key_alpha_cost' };
 const ADMIN = { authorization: 'Bearer adm_cost_key' };
@@ -73,19 +72,11 @@ async function seed(store: Store): Promise<void> {
   await store.requestComplete({ id: small.id, attempt: 1, owner: 'seed', now: now + 101, result: { ok: true } });
   smallResultId = small.id;
 
-  batchId = newBatchId(now + 200);
+  const batch = makeBatch({ total: 10, created_at: now + 200 });
+  batchId = batch.id;
   const items = await Promise.all(Array.from({ length: 10 }, (_, i) => run({ big: BIG, i }, now + 200 + i, batchId)));
   await store.batchInsert({
-    batch: {
-      id: batchId,
-      tenant: 'alpha',
-      operation: 'echo',
-      concurrency: 10,
-      total: 10,
-      webhook_url: null,
-      metadata: null,
-      created_at: now + 200,
-    },
+    batch,
     requests: items,
   });
   for (const claimed of await store.requestClaim({ owner: 'seed', now: now + 300, leaseMs: 60_000, limit: 10 })) {

@@ -12,9 +12,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newBatchId, type RequestError } from '../../src/model/index.js';
+import type { RequestError } from '../../src/model/index.js';
 import type { OperationRequestStats, Store } from '../../src/store/index.js';
-import { makeNewRequest, T0 } from '../helpers/factories.js';
+import { makeBatch, makeNewRequest, T0 } from '../helpers/factories.js';
 
 const MINUTE = 60_000;
 const HOOK = 'https://hooks.example.com/errand';
@@ -136,18 +136,10 @@ export function exerciseScans(withStore: (fn: (store: Store) => Promise<void>) =
   test('summary reads never return inputs, and lists leave out results past resultMaxBytes', () =>
     withStore(async (store) => {
       const big = 'x'.repeat(500_000);
-      const batchId = newBatchId(T0);
+      const batch = makeBatch();
+      const batchId = batch.id;
       await store.batchInsert({
-        batch: {
-          id: batchId,
-          tenant: 'alpha',
-          operation: 'echo',
-          concurrency: 10,
-          total: 1,
-          webhook_url: null,
-          metadata: null,
-          created_at: T0,
-        },
+        batch,
         requests: [makeNewRequest({ created_at: T0, batch_id: batchId, input: { big } })],
       });
       const [item] = await store.requestClaim({ owner: 'w', now: T0 + 1, leaseMs: 60_000, limit: 1 });
@@ -170,10 +162,10 @@ export function exerciseScans(withStore: (fn: (store: Store) => Promise<void>) =
       assert.equal(await store.requestGetSummary({ id: item!.request.id, tenant: 'beta' }), null);
       assert.equal((await store.requestGetById({ id: small }))?.input !== undefined, true, 'the full read keeps the input (for retries)');
 
-      const batch = await store.batchGetById({ id: batchId, resultMaxBytes: 16_384 });
-      assert.equal(batch?.items.length, 1);
-      assert.ok(!('input' in batch!.items[0]!));
-      assert.equal(batch?.items[0]?.result_omitted, true);
+      const read = await store.batchGetById({ id: batchId, resultMaxBytes: 16_384 });
+      assert.equal(read?.items.length, 1);
+      assert.ok(!('input' in read!.items[0]!));
+      assert.equal(read?.items[0]?.result_omitted, true);
     }));
 
   test('retention keeps a request whose webhook is pending or retrying, and purges it once the delivery ended', () =>
@@ -210,19 +202,11 @@ export function exerciseScans(withStore: (fn: (store: Store) => Promise<void>) =
 
   test('retention purges a batch’s own delivery with the batch, never while it is pending or retrying', () =>
     withStore(async (store) => {
-      const batchId = newBatchId(T0);
+      const batch = makeBatch({ total: 2, webhook_url: HOOK });
+      const batchId = batch.id;
       const items = [makeNewRequest({ created_at: T0, batch_id: batchId }), makeNewRequest({ created_at: T0 + 1, batch_id: batchId })];
       await store.batchInsert({
-        batch: {
-          id: batchId,
-          tenant: 'alpha',
-          operation: 'echo',
-          concurrency: 10,
-          total: 2,
-          webhook_url: HOOK,
-          metadata: null,
-          created_at: T0,
-        },
+        batch,
         requests: items,
       });
       for (const claimed of await store.requestClaim({ owner: 'w', now: T0 + 2, leaseMs: 60_000, limit: 10 })) {
