@@ -52,6 +52,8 @@ export interface StatusResource {
   completed_steps: number | null;
   /** Present when `status` is `completed`. */
   result?: unknown;
+  /** In list entries and batch items only: the result is over 16 KiB and was left out; read the request itself for it. */
+  result_omitted?: true;
   /** Present when `status` is `failed` or `cancelled`. */
   error?: ErrorBody;
   /** The previous attempt's error while the next one waits or runs. */

@@ -191,7 +191,7 @@ export class ClusterRelay {
     const read = async () => {
       const [event] = await this.engine.store.eventListAfter({ id, afterSeq: note.seq - 1, limit: 1 });
       if (event?.seq !== note.seq) return;
-      const request = await this.engine.store.requestGetById({ id });
+      const request = await readWithoutInput(this.engine, id);
       if (request === null) return;
       this.engine.events.forwardToAll({ request: { ...request, status: note.status }, event });
     };
@@ -229,7 +229,7 @@ export class ClusterRelay {
         t.toEnd = false;
         const entries = await this.engine.store.eventListAfter({ id, afterSeq: t.last ?? 0, limit: PAGE });
         if (entries.length === 0) break;
-        const request = await this.engine.store.requestGetById({ id });
+        const request = await readWithoutInput(this.engine, id);
         for (const event of entries) this.forward(request, event, t);
         if (entries.length === PAGE) t.toEnd = true;
       }
@@ -269,4 +269,14 @@ export class ClusterRelay {
       this.scheduleFallback();
     }, this.fallbackMs);
   }
+}
+
+/**
+ * A request as subscribers need it, read once per relayed page or event:
+ * without its input (which can be megabytes and no subscriber reads), so
+ * relaying costs the same whatever a request carries.
+ */
+async function readWithoutInput(engine: Engine, id: string): Promise<Request | null> {
+  const summary = await engine.store.requestGetSummary({ id });
+  return summary && { ...summary, input: undefined };
 }

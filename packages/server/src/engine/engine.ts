@@ -366,7 +366,7 @@ export class Engine {
 
   /** A request's webhook deliveries with their attempts (`request_not_found` when absent or another tenant's). */
   async deliveries(params: { id: string; tenant?: string | null | undefined }): Promise<DeliveryWithAttempts[]> {
-    const request = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
+    const request = await this.store.requestGetSummary({ id: params.id, tenant: params.tenant });
     if (!request) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
     return this.store.deliveryListForRequest({ requestId: request.id });
   }
@@ -376,7 +376,7 @@ export class Engine {
    * payload. `delivery_in_progress` while an attempt is under way.
    */
   async redeliver(params: { id: string; deliveryId: string; tenant?: string | null | undefined }): Promise<Delivery> {
-    const request = await this.store.requestGetById({ id: params.id, tenant: params.tenant });
+    const request = await this.store.requestGetSummary({ id: params.id, tenant: params.tenant });
     if (!request) throw new ErrandError('request_not_found', `No request with id "${params.id}".`);
     const outcome = await this.store.deliveryRedeliver({ id: params.deliveryId, requestId: request.id, now: this.clock.now() });
     if (outcome.outcome === 'not_found') {

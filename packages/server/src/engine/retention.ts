@@ -3,7 +3,10 @@
  * they are older than `retention.ttl`, in batches, every `sweep_interval`,
  * leaving a tombstone per request (its id answers `410 Gone` until
  * `retention.tombstone_ttl` passes); also drops expired tombstones and
- * idempotency keys. Pending and processing requests are never purged.
+ * idempotency keys. Pending and processing requests are never purged, nor a
+ * request or batch whose webhook delivery is still pending or retrying (the
+ * next sweep after it ends takes it); a batch goes with its own
+ * `batch.completed` delivery.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';

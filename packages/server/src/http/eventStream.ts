@@ -26,7 +26,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Engine, EngineEventMap, EngineEvents } from '../engine/index.js';
-import { ErrandError, isTerminal, type Request, type RequestEvent, type RequestStatus } from '../model/index.js';
+import { ErrandError, isTerminal, type RequestEvent, type RequestStatus } from '../model/index.js';
+import type { RequestSummary } from '../store/index.js';
 import { presentRequest } from './present.js';
 import type { SseStream } from './sse.js';
 
@@ -144,7 +145,7 @@ export interface FeedParams {
   /** Created before `request` was read. */
   subscription: LiveSubscription;
   /** The request as read after subscribing (tenant already checked). */
-  request: Request;
+  request: RequestSummary;
   /** The last seq the client has; entries after it are sent. */
   afterSeq: number;
   /** Entries after `afterSeq` already read from the store (see `checkResumePoint`). */
@@ -182,7 +183,7 @@ export function feedRequestEvents(params: FeedParams): void {
   stream.onClose(stop);
 
   /** Sends one entry (in order); false once the stream is over. */
-  const send = (entry: RequestEvent, request: Request | null, shared: boolean): boolean => {
+  const send = (entry: RequestEvent, request: RequestSummary | null, shared: boolean): boolean => {
     const type = sseTypeOf(entry);
     last = entry.seq;
     const terminal = isTerminalType(type);
@@ -223,7 +224,7 @@ export function feedRequestEvents(params: FeedParams): void {
           for (const entry of page) {
             if (entry.seq <= last) continue;
             // A terminal entry read from the store: its data holds no result; read the request for it.
-            const request = isTerminalType(sseTypeOf(entry)) ? await engine.store.requestGetById({ id }) : null;
+            const request = isTerminalType(sseTypeOf(entry)) ? await engine.store.requestGetSummary({ id }) : null;
             if (done || !send(entry, request, false)) return;
           }
           const full = page.length >= EVENT_PAGE_SIZE;
@@ -263,7 +264,7 @@ export function feedRequestEvents(params: FeedParams): void {
   void replay([], params.firstPage);
 }
 
-function sharedJson(entry: RequestEvent, request: Request | null, taskAlias: boolean): string {
+function sharedJson(entry: RequestEvent, request: RequestSummary | null, taskAlias: boolean): string {
   let cached = liveJson.get(entry);
   if (!cached) {
     cached = {};
@@ -274,7 +275,7 @@ function sharedJson(entry: RequestEvent, request: Request | null, taskAlias: boo
 }
 
 /** An entry's SSE data: the log data, or for a terminal entry the status resource. */
-function dataJson(entry: RequestEvent, request: Request | null, taskAlias: boolean): string {
+function dataJson(entry: RequestEvent, request: RequestSummary | null, taskAlias: boolean): string {
   if (isTerminalType(sseTypeOf(entry))) {
     if (request && isTerminal(request.status)) return JSON.stringify(presentRequest(request, { taskAlias }));
     // The request was purged meanwhile: the log entry is all there is.

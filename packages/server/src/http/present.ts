@@ -4,13 +4,22 @@
  * `total_steps`, `completed_steps`, `result`, `error`, `duration_ms`).
  */
 import { isTerminal, type Request } from '../model/index.js';
+import type { RequestSummary } from '../store/index.js';
+
+/**
+ * Longest result (bytes of its JSON) carried by an entry of a list
+ * (`GET /v1/requests`, a batch's items); a longer one is left out
+ * (`result_omitted: true`) and read with `GET /v1/requests/{id}/result`, so a
+ * page's size does not grow with the results stored.
+ */
+export const LIST_RESULT_MAX_BYTES = 16_384;
 
 export interface PresentOptions {
   /** Also name the id `task_id` and the percentage `progress_percent` (the /v1/tasks alias). */
   taskAlias?: boolean;
 }
 
-export function presentRequest(request: Request, options: PresentOptions = {}): Record<string, unknown> {
+export function presentRequest(request: RequestSummary, options: PresentOptions = {}): Record<string, unknown> {
   const progress = request.progress ?? {};
   const body: Record<string, unknown> = { request_id: request.id };
   if (options.taskAlias) body.task_id = request.id;
@@ -22,7 +31,8 @@ export function presentRequest(request: Request, options: PresentOptions = {}): 
   body.current_step = progress.current_step ?? null;
   body.total_steps = progress.total_steps ?? null;
   body.completed_steps = progress.completed_steps ?? null;
-  if (request.status === 'completed') body.result = request.result;
+  if (request.status === 'completed' && request.result_omitted) body.result_omitted = true;
+  else if (request.status === 'completed') body.result = request.result;
   if (request.status === 'failed' || request.status === 'cancelled') body.error = request.error;
   else if (request.error) body.last_error = request.error;
   body.attempt = request.attempt;
@@ -48,7 +58,10 @@ export const RETRY_AFTER_MAX_SECONDS = 30;
  * done), 1–30 s. Past its estimate, or with none: 1 s, growing by 1 s every 10 s
  * of age, at most 5 s.
  */
-export function retryAfterSeconds(request: Request, now: number): number | undefined {
+export function retryAfterSeconds(
+  request: Pick<Request, 'status' | 'run_at' | 'created_at' | 'estimated_ms'>,
+  now: number,
+): number | undefined {
   if (isTerminal(request.status)) return undefined;
   if (request.status === 'pending' && request.run_at > now) return clamp(Math.ceil((request.run_at - now) / 1000), 1, RETRY_AFTER_MAX_SECONDS);
   const elapsed = now - request.created_at;

@@ -69,6 +69,18 @@ export interface BatchInsertParams {
 export interface BatchGetByIdParams {
   id: string;
   tenant?: string | null | undefined;
+  /** Items whose stored result is longer (bytes of JSON) come back without it (`result_omitted`); absent = no limit. */
+  resultMaxBytes?: number | undefined;
+}
+
+/**
+ * A request as status reads, lists and batches return it: everything but its
+ * input (callers never see it, and it can be large). With a `resultMaxBytes`
+ * limit, a longer result is left out: `result` is then null and
+ * `result_omitted` true (read it alone, e.g. with `requestGetSummary`).
+ */
+export interface RequestSummary extends Omit<Request, 'input'> {
+  result_omitted?: boolean | undefined;
 }
 
 export interface BatchPurgeEmptyParams {
@@ -102,6 +114,8 @@ export interface RequestGetByIdParams {
 
 export interface RequestListParams {
   tenant?: string | null | undefined;
+  /** Rows whose stored result is longer (bytes of JSON) come back without it (`result_omitted`); absent = no limit. */
+  resultMaxBytes?: number | undefined;
   statuses?: readonly RequestStatus[] | undefined;
   operation?: string | undefined;
   /** Return requests with ids strictly below this one (newest first). */
@@ -281,15 +295,80 @@ export interface RateLimitTake {
   resetMs: number;
 }
 
+/**
+ * What `requestStatsByOperation` aggregates: the newest `scanMax` requests
+ * created in [`from`, `to`) (of one tenant, or all), and the requests waiting
+ * or running now (at most `scanMax` counted). Every backend answers from
+ * indexes over small columns: the cost never grows with inputs or results.
+ */
+export interface RequestStatsParams {
+  /** Only this tenant's requests; null/absent for every tenant. */
+  tenant?: string | null | undefined;
+  from: number;
+  to: number;
+  /** Buckets the window is split into (each `(to - from) / buckets` ms, a whole number). */
+  buckets: number;
+  /** Most requests aggregated per part (window, open); more sets `truncated`. */
+  scanMax: number;
+}
+
+/** Nearest-rank percentiles of a set of durations (ms). */
+export interface DurationPercentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+/** One bucket of the window: requests (created in the window) that ended in it, and how many waited at its end. */
+export interface RequestStatsBucket {
+  completed: number;
+  failed: number;
+  cancelled: number;
+  /** Created by the bucket's end, neither started nor finished by then. */
+  queued: number;
+}
+
+/** One operation's numbers; operations without requests in the window or open are absent. */
+export interface OperationRequestStats {
+  operation: string;
+  /** Open now (over all time, not just the window). */
+  pending: number;
+  processing: number;
+  /** Created in the window. */
+  accepted: number;
+  /** Of those accepted, by current status. */
+  completed: number;
+  failed: number;
+  cancelled: number;
+  /** `completed_at − created_at` of the completed ones; null with none. */
+  duration_ms: DurationPercentiles | null;
+  /** `completed_at − started_at` of the completed ones; null with none. */
+  run_ms: DurationPercentiles | null;
+  /** `buckets` entries, oldest first. */
+  buckets: RequestStatsBucket[];
+}
+
+export interface RequestStats {
+  /** Requests aggregated (window and open together). */
+  scanned: number;
+  /** True when either part had more than `scanMax` requests (the numbers cover the newest `scanMax`). */
+  truncated: boolean;
+  /** Sorted by operation name. */
+  operations: OperationRequestStats[];
+}
+
 /** The persistence boundary. See the file header for the rules. */
 export interface Store {
   readonly capabilities: StoreCapabilities;
 
   /** Inserts a batch and all its items (pending requests) in one transaction. */
   batchInsert(params: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }>;
-  /** A batch and its items in submission order; null when absent or another tenant's. */
-  batchGetById(params: BatchGetByIdParams): Promise<{ batch: Batch; items: Request[] } | null>;
-  /** Deletes old batches whose items retention has purged; returns how many. */
+  /** A batch and its items (without inputs) in submission order; null when absent or another tenant's. */
+  batchGetById(params: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null>;
+  /**
+   * Deletes old batches whose items retention has purged, with their batch-level deliveries; a batch whose
+   * delivery is still pending or being sent stays. Returns how many batches.
+   */
   batchPurgeEmpty(params: BatchPurgeEmptyParams): Promise<number>;
 
   /** Claims up to `limit` due pending deliveries (oldest due first), starting their next attempt under a lease. */
@@ -340,6 +419,8 @@ export interface Store {
   /** `processing` → `failed`. */
   requestFail(params: RequestFailParams): Promise<Transition | null>;
   requestGetById(params: RequestGetByIdParams): Promise<Request | null>;
+  /** The request without its input (for status reads); null when absent or another tenant's. */
+  requestGetSummary(params: RequestGetByIdParams): Promise<RequestSummary | null>;
   /** The request created by retrying `id` (its `retry_of`), if any. */
   requestGetByRetryOf(params: RequestGetByRetryOfParams): Promise<Request | null>;
   /** Inserts a new `pending` request and its first event; resolves once durable. */
@@ -351,8 +432,8 @@ export interface Store {
    * key get one request.
    */
   requestInsertIdempotent(params: RequestInsertIdempotentParams): Promise<IdempotentInsert>;
-  /** Newest first. */
-  requestList(params: RequestListParams): Promise<Request[]>;
+  /** Newest first, without inputs (see `RequestSummary`). */
+  requestList(params: RequestListParams): Promise<RequestSummary[]>;
   /** Earliest `run_at` of a pending request later than `after` (epoch ms), or null when there is none. */
   requestNextRunAt(params: RequestNextRunAtParams): Promise<number | null>;
   /** Records progress on a running request; null when the claim is stale. */
@@ -362,10 +443,15 @@ export interface Store {
    * work this node claimed but will not run (graceful shutdown). Runs again at once.
    */
   requestRelease(params: RequestReleaseParams): Promise<Transition | null>;
-  /** Deletes finished requests (with their events and deliveries) older than `before`, leaving tombstones; returns how many. */
+  /**
+   * Deletes finished requests (with their events and deliveries) older than `before`, leaving tombstones; a request
+   * with a delivery still pending or being sent stays until it ends. Returns how many.
+   */
   requestPurgeFinished(params: RequestPurgeFinishedParams): Promise<number>;
   /** `processing` → `pending` for another attempt at `runAt`. */
   requestRetry(params: RequestRetryParams): Promise<Transition | null>;
+  /** Per-operation counts, series and duration percentiles over a window, computed by the database (see the params). */
+  requestStatsByOperation(params: RequestStatsParams): Promise<RequestStats>;
 
   /** Deletes idempotency keys past their expiry; returns how many. */
   idempotencyPurgeExpired(params: ExpiredPurgeParams): Promise<number>;

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { percentiles } from '../../src/http/operationStats.js';
 import { startHttpServer, type TestHttpServer } from '../helpers/http.js';
 
 const ALPHA = { authorization: 'Bearer key_alpha_stats' };
@@ -120,12 +119,4 @@ test('/dashboard without a built bundle answers 404 route_not_found saying how t
   assert.equal(res.statusCode, 404);
   assert.equal(res.json().error.type, 'route_not_found');
   assert.match(res.json().error.message, /npm run build/);
-});
-
-test('percentiles are nearest-rank', () => {
-  assert.equal(percentiles([]), null);
-  assert.deepEqual(percentiles([7]), { p50: 7, p95: 7, p99: 7 });
-  const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
-  assert.deepEqual(percentiles(hundred), { p50: 50, p95: 95, p99: 99 });
-  assert.deepEqual(percentiles([1, 2, 3, 4]), { p50: 2, p95: 4, p99: 4 });
 });

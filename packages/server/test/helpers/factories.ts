@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newRequestId } from '../../src/model/index.js';
+import { newBatchId, newRequestId, type Batch } from '../../src/model/index.js';
 import type { NewRequest } from '../../src/store/index.js';
 
 export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -29,6 +29,22 @@ export function makeNewRequest(overrides: Partial<NewRequest> = {}): NewRequest 
     metadata: null,
     retry_of: null,
     batch_id: null,
+    created_at: created,
+    ...overrides,
+  };
+}
+
+/** A batch of `tenant` alpha's `echo` (no webhook, concurrency 10) created at `created_at` (default T0). */
+export function makeBatch(overrides: Partial<Batch> = {}): Batch {
+  const created = overrides.created_at ?? T0;
+  return {
+    id: newBatchId(created),
+    tenant: 'alpha',
+    operation: 'echo',
+    concurrency: 10,
+    total: 1,
+    webhook_url: null,
+    metadata: null,
     created_at: created,
     ...overrides,
   };

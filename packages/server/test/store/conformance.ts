@@ -9,6 +9,7 @@ import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { exerciseDeliveries } from './deliveryConformance.js';
 import { exerciseRateLimits } from './rateLimitConformance.js';
+import { exerciseScans } from './scanConformance.js';
 
 export interface StoreHandle {
   store: Store;
@@ -440,6 +441,7 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
 
     exerciseDeliveries(withStore);
     exerciseRateLimits(withStore);
+    exerciseScans(withStore);
 
     test('close is idempotent', async () => {
       const handle = await makeStore();

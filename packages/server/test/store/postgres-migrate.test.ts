@@ -25,16 +25,19 @@ describe('errand migrate', () => {
     const url = schemaUrl(schema);
     const first = await migrate({ url });
     assert.equal(first.code, 0);
+    const latest = Math.max(...PG_MIGRATIONS.map((m) => m.version));
+    assert.deepEqual(
+      first.lines.slice(0, -1),
+      PG_MIGRATIONS.map((m) => `applied ${String(m.version).padStart(4, '0')}_${m.name}`),
+    );
     assert.equal(first.lines[0], 'applied 0001_init');
-    const latest = PG_MIGRATIONS.length;
-    assert.deepEqual(first.lines.slice(0, -1), PG_MIGRATIONS.map((m) => `applied ${String(m.version).padStart(4, '0')}_${m.name}`));
     assert.match(first.lines.at(-1)!, new RegExp(`schema ${schema} at version ${latest}$`));
     const again = await migrate({ url });
     assert.equal(again.code, 0);
     assert.equal(again.lines.length, 1);
     assert.match(again.lines[0]!, new RegExp(`at version ${latest}, already up to date`));
     const { rows } = await pgExec(`SELECT count(*)::int AS n FROM ${schema}.errand_migrations`);
-    assert.equal(rows[0].n, latest);
+    assert.equal(rows[0].n, PG_MIGRATIONS.length);
   });
 
   test('the errand command runs it (exit 0) and fails clearly on an unreachable database (exit 1)', { skip }, async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ErrandError } from '../../src/model/index.js';
 import { openStore, SqliteStore } from '../../src/store/index.js';
+import { rowFromNewRequest } from '../../src/store/sqlite/rows.js';
 import { makeNewRequest, tempDir } from '../helpers/factories.js';
 import { exerciseStore } from './conformance.js';
 
@@ -88,4 +89,48 @@ test('sqlite group commit: a write that loses the transaction fails the whole ba
   assert.equal(r1.status, 'fulfilled');
   assert.equal(r2.status, 'rejected');
   assert.deepEqual(db.prepare('SELECT v FROM t').all(), [{ v: 4 }]);
+});
+
+test('sqlite 0005: input and result are stored last, the stats read only covering indexes, and existing rows survive the rebuild', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const file = join(dir, 'errand.db');
+  const { default: Database } = await import('better-sqlite3');
+  const { MIGRATIONS } = await import('../../src/store/sqlite/migrations/index.js');
+  const sql = await import('../../src/store/sqlite/statements.js');
+
+  // A database as an older Errand left it (migrations before 0005), holding a request.
+  const old = new Database(file);
+  old.exec('CREATE TABLE errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+  for (const m of MIGRATIONS.filter((m) => m.version < 5)) {
+    old.exec(m.sql);
+    old.prepare('INSERT INTO errand_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+  }
+  const fresh = makeNewRequest({ input: { big: 'x'.repeat(10_000) }, metadata: { k: 1 } });
+  old.prepare(sql.REQUEST_INSERT).get(rowFromNewRequest(fresh));
+  old.close();
+
+  const store = await openStore({ url: `sqlite:${file}` });
+  const read = await store.requestGetById({ id: fresh.id });
+  assert.deepEqual([read?.input, read?.metadata, read?.status], [fresh.input, { k: 1 }, 'pending']);
+  await store.close();
+
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  const columns = (db.prepare('PRAGMA table_info(requests)').all() as { name: string }[]).map((c) => c.name);
+  assert.deepEqual(columns.slice(-2), ['result', 'input'], 'reading a small column never walks a big value’s overflow pages');
+  const values = { tenant: 'alpha', from: 0, bucket_ms: 1000, buckets: 30, scan_max: 5000 };
+  for (const name of [
+    'STATS_WINDOW',
+    'STATS_WINDOW_TENANT',
+    'STATS_OPEN',
+    'STATS_OPEN_TENANT',
+    'STATS_WINDOW_COUNT',
+    'STATS_WINDOW_COUNT_TENANT',
+  ] as const) {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql[name]}`).all(values) as { detail: string }[])
+      .map((p) => p.detail)
+      .filter((d) => / requests\b/.test(d));
+    assert.ok(plan.length > 0 && plan.every((d) => d.includes('USING COVERING INDEX')), `${name} opens rows: ${plan.join('; ')}`);
+  }
 });

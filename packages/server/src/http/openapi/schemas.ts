@@ -55,6 +55,10 @@ export const statusResource = z
     progress_percent: z.number().nullable().optional().meta({ description: 'Same as `progress`; only under `/v1/tasks`.' }),
     ...progressFields,
     result: z.unknown().optional().meta({ description: 'What the handler returned; only when `completed`.' }),
+    result_omitted: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'In list entries and batch items only: the result is over 16 KiB and left out; read the request for it.' }),
     error: requestError.optional().meta({ description: 'Only when `failed` or `cancelled`.' }),
     last_error: requestError.optional().meta({ description: 'The previous attempt\'s error, while the next one waits or runs.' }),
     attempt: count.meta({ description: 'Attempts started so far (0 until first claimed).' }),

@@ -10,10 +10,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
-import { ErrandError, isBatchId, isTerminal, REQUEST_STATUSES, type Batch, type Request, type RequestStatus } from '../../model/index.js';
+import { ErrandError, isBatchId, isTerminal, REQUEST_STATUSES, type Batch, type RequestStatus } from '../../model/index.js';
+import type { RequestSummary } from '../../store/index.js';
 import { callerOf } from '../caller.js';
 import { limitsOf } from '../limits/index.js';
-import { presentRequest } from '../present.js';
+import { LIST_RESULT_MAX_BYTES, presentRequest } from '../present.js';
 import { parseWith } from '../validate.js';
 import { HTTP_URL_PATTERN } from './submit.js';
 
@@ -64,7 +65,9 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
   app.get('/v1/batches/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     const caller = callerOf(request);
-    const found = isBatchId(id) ? await engine.store.batchGetById({ id, tenant: caller.tenant }) : null;
+    const found = isBatchId(id)
+      ? await engine.store.batchGetById({ id, tenant: caller.tenant, resultMaxBytes: LIST_RESULT_MAX_BYTES })
+      : null;
     if (!found) throw new ErrandError('batch_not_found', `No batch with id "${id.slice(0, 80)}".`);
     const body = presentBatch(found.batch, found.items);
     if (body.status !== 'completed') void reply.header('retry-after', '2');
@@ -73,7 +76,10 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
 }
 
 /** A batch's status: counts per state, and derived totals. Items purged by retention count as `purged`. */
-export function presentBatch(batch: Batch, items: Request[]): Record<string, unknown> & { status: string } {
+export function presentBatch(
+  batch: Batch,
+  items: readonly Pick<RequestSummary, 'status' | 'completed_at'>[],
+): Record<string, unknown> & { status: string } {
   const counts = Object.fromEntries(REQUEST_STATUSES.map((s) => [s, 0])) as Record<RequestStatus, number>;
   for (const item of items) counts[item.status] += 1;
   const purged = batch.total - items.length;

@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
+import type { RequestSummary } from '../../store/index.js';
 import { isRequestId, isTerminal, type Request, type RequestEvent } from '../../model/index.js';
 import { callerOf } from '../caller.js';
 import {
@@ -48,10 +49,10 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
 
       // Subscribe before the first read: nothing committed from here on can be missed.
       const subscription = new LiveSubscription(engine.events, id);
-      let found: Request | null;
+      let found: RequestSummary | null;
       let firstPage;
       try {
-        found = await engine.store.requestGetById({ id, tenant: caller.tenant });
+        found = await engine.store.requestGetSummary({ id, tenant: caller.tenant });
         if (!found) return await missingRequest(engine, id, caller);
         firstPage = await checkResumePoint(engine, id, afterSeq, header === undefined ? 'after' : 'Last-Event-ID');
         if (!isTerminal(found.status) || firstPage.length > 0) limitsOf(request).holdStream(request, reply);

@@ -15,13 +15,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
+import type { RequestSummary } from '../../store/index.js';
 import { ErrandError, isRequestId, isTerminal, REQUEST_STATUSES, type Request } from '../../model/index.js';
 import type { Caller } from '../auth.js';
 import { callerOf } from '../caller.js';
 import { etagOf, matchesIfNoneMatch, parseIfNoneMatch, type IfNoneMatch } from '../etag.js';
 import { limitsOf } from '../limits/index.js';
 import { longPoll } from '../longPoll.js';
-import { presentRequest, retryAfterSeconds } from '../present.js';
+import { LIST_RESULT_MAX_BYTES, presentRequest, retryAfterSeconds } from '../present.js';
 import { parseWith } from '../validate.js';
 
 /** Page size when `limit` is not given, and the most a page may hold. */
@@ -63,7 +64,7 @@ export interface RequestRouteDeps {
 
 /** The status resource as sent: the body's exact JSON and its ETag. */
 interface StatusView {
-  request: Request;
+  request: RequestSummary;
   body: string;
   etag: string;
 }
@@ -80,17 +81,17 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
   /** Throws 410 `request_gone` if retention purged `id` (tombstone still kept, same tenant), else 404. */
   const missing = (id: string, caller: Caller): Promise<never> => missingRequest(engine, id, caller);
 
-  async function load(request: FastifyRequest): Promise<Request> {
+  async function load(request: FastifyRequest): Promise<RequestSummary> {
     const { id } = request.params as { id: string };
     const caller = callerOf(request);
-    const found = isRequestId(id) ? await engine.store.requestGetById({ id, tenant: caller.tenant }) : null;
+    const found = isRequestId(id) ? await engine.store.requestGetSummary({ id, tenant: caller.tenant }) : null;
     return found ?? missing(id, caller);
   }
 
   for (const base of ['/v1/requests', '/v1/tasks']) {
     const taskAlias = base === '/v1/tasks';
 
-    const view = (request: Request): StatusView => {
+    const view = (request: RequestSummary): StatusView => {
       const body = JSON.stringify(presentRequest(request, { taskAlias }));
       return { request, body, etag: etagOf(body) };
     };
@@ -101,7 +102,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       const waitMs = parseWait((request.query as Record<string, unknown> | undefined)?.wait, longPollMaxMs);
       const condition = parseIfNoneMatch(request.headers['if-none-match']);
       const read = async (): Promise<StatusView | null> => {
-        const found = await engine.store.requestGetById({ id, tenant: caller.tenant });
+        const found = await engine.store.requestGetSummary({ id, tenant: caller.tenant });
         return found && view(found);
       };
       let current: StatusView | null;
@@ -196,6 +197,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
         operation: query.operation,
         beforeId,
         limit: limit + 1,
+        resultMaxBytes: LIST_RESULT_MAX_BYTES,
       });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
@@ -293,7 +295,7 @@ export function parseWait(value: unknown, capMs: number): number {
   return Math.min(Math.round(seconds * 1000), capMs);
 }
 
-function setRetryAfter(reply: FastifyReply, request: Request, now: number): void {
+function setRetryAfter(reply: FastifyReply, request: RequestSummary, now: number): void {
   const seconds = retryAfterSeconds(request, now);
   if (seconds !== undefined) void reply.header('retry-after', String(seconds));
 }

@@ -30,7 +30,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine, EngineEventMap } from '../../engine/index.js';
-import { ErrandError, type Request, type RequestStatus } from '../../model/index.js';
+import { ErrandError, type RequestStatus } from '../../model/index.js';
+import type { RequestSummary } from '../../store/index.js';
 import { callerOf } from '../caller.js';
 import { trackStreams } from '../eventStream.js';
 import { limitsOf } from '../limits/index.js';
@@ -157,9 +158,9 @@ class TenantEventHub {
 
   /** Reads an unknown request's facts, then publishes what queued for it meanwhile, in order. */
   private async lookUp(id: string): Promise<void> {
-    let found: Request | null = null;
+    let found: RequestSummary | null = null;
     try {
-      found = await this.engine.store.requestGetById({ id });
+      found = await this.engine.store.requestGetSummary({ id });
     } catch {
       // The chunks of a request we cannot read are dropped from this feed; its own stream still has them.
     }
@@ -175,7 +176,7 @@ class TenantEventHub {
     }
   }
 
-  private remember(request: Request): void {
+  private remember(request: RequestSummary): void {
     if (request.status !== 'processing') {
       this.running.delete(request.id);
       return;
@@ -199,7 +200,7 @@ class TenantEventHub {
   }
 }
 
-function factsOf(request: Request): RequestFacts {
+function factsOf(request: RequestSummary): RequestFacts {
   return { tenant: request.tenant, operation: request.operation, status: request.status };
 }
 

@@ -189,7 +189,7 @@ export async function nextDueAt(pool: pg.Pool): Promise<number | null> {
   return rows[0]?.due ?? null;
 }
 
-/** Deletes purged requests' deliveries and their attempts. */
+/** Deletes the deliveries (and their attempts) of purged requests, or of purged batches (filed under their ids). */
 export async function deleteDeliveriesFor(tx: Tx, requestIds: readonly string[]): Promise<void> {
   await tx.query('DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = ANY($1::text[]))', [requestIds]);
   await tx.query('DELETE FROM deliveries WHERE request_id = ANY($1::text[])', [requestIds]);

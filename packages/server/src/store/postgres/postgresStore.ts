@@ -52,6 +52,9 @@ import type {
   RequestPurgeFinishedParams,
   RequestReleaseParams,
   RequestRetryParams,
+  RequestStats,
+  RequestStatsParams,
+  RequestSummary,
   Store,
   StoreCapabilities,
   Tombstone,
@@ -103,7 +106,7 @@ export class PostgresStore implements Store {
   }
 
   batchInsert = (p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> => this.call((db) => batches.batchInsert(db, p));
-  batchGetById = (p: BatchGetByIdParams): Promise<{ batch: Batch; items: Request[] } | null> => this.call((db) => batches.batchGetById(db, p));
+  batchGetById = (p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> => this.call((db) => batches.batchGetById(db, p));
   batchPurgeEmpty = (p: BatchPurgeEmptyParams): Promise<number> => this.call((db) => batches.batchPurgeEmpty(db, p));
 
   deliveryClaim = (p: DeliveryClaimParams): Promise<Delivery[]> => this.call((db) => outbox.claimDeliveries(db, p));
@@ -131,12 +134,14 @@ export class PostgresStore implements Store {
   requestGetByRetryOf = (p: RequestGetByRetryOfParams): Promise<Request | null> => this.call((db) => requests.requestGetByRetryOf(db, p));
   requestInsert = (p: RequestInsertParams): Promise<Transition> => this.call((db) => requests.requestInsert(db, p.request));
   requestInsertIdempotent = (p: RequestInsertIdempotentParams): Promise<IdempotentInsert> => this.call((db) => requests.requestInsertIdempotent(db, p));
-  requestList = (p: RequestListParams): Promise<Request[]> => this.call((db) => requests.requestList(db, p));
+  requestGetSummary = (p: RequestGetByIdParams): Promise<RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
+  requestList = (p: RequestListParams): Promise<RequestSummary[]> => this.call((db) => requests.requestList(db, p));
   requestNextRunAt = (p: RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
   requestProgress = (p: RequestProgressParams): Promise<Transition | null> => this.call((db) => requests.requestProgress(db, p));
   requestRelease = (p: RequestReleaseParams): Promise<Transition | null> => this.call((db) => requests.requestRelease(db, p));
   requestPurgeFinished = (p: RequestPurgeFinishedParams): Promise<number> => this.call((db) => retention.requestPurgeFinished(db, p));
   requestRetry = (p: RequestRetryParams): Promise<Transition | null> => this.call((db) => requests.requestRetry(db, p));
+  requestStatsByOperation = (p: RequestStatsParams): Promise<RequestStats> => this.call((db) => requests.requestStatsByOperation(db, p));
 
   idempotencyPurgeExpired = (p: ExpiredPurgeParams): Promise<number> => this.call((db) => retention.idempotencyPurgeExpired(db, p));
   operationStatsGet = (p: OperationStatsGetParams): Promise<OperationStats | null> => this.call((db) => retention.operationStatsGet(db, p));

@@ -6,7 +6,24 @@
  */
 import type pg from 'pg';
 import type { Request } from '../../model/index.js';
-import { requestFromRow, rowFromNewRequest, type RequestRow } from '../sqlite/rows.js';
+import {
+  assembleRequestStats,
+  requestStatsStatements,
+  statsBucketMs,
+  type RequestOpenRow,
+  type RequestStatsRow,
+  type StatsParamName,
+  type StatsStatements,
+} from '../requestStats.js';
+import {
+  requestFromRow,
+  RESULT_NO_LIMIT,
+  rowFromNewRequest,
+  summaryColumns,
+  summaryFromRow,
+  type RequestRow,
+  type SummaryRow,
+} from '../sqlite/rows.js';
 import type {
   CancelOutcome,
   IdempotentInsert,
@@ -24,6 +41,9 @@ import type {
   RequestProgressParams,
   RequestReleaseParams,
   RequestRetryParams,
+  RequestStats,
+  RequestStatsParams,
+  RequestSummary,
   Transition,
 } from '../store.js';
 import { query, transaction, type Tx } from './connection.js';
@@ -115,19 +135,78 @@ export async function requestGetByRetryOf(pool: pg.Pool, p: RequestGetByRetryOfP
   return row ? requestFromRow(row) : null;
 }
 
-export async function requestList(pool: pg.Pool, p: RequestListParams): Promise<Request[]> {
-  const { rows } = await query<RequestRow>(
+export async function requestGetSummary(pool: pg.Pool, p: RequestGetByIdParams): Promise<RequestSummary | null> {
+  const row = (await query<SummaryRow>(pool, `SELECT ${summaryColumns('$2::bigint')} FROM requests WHERE id = $1`, [p.id, RESULT_NO_LIMIT]))
+    .rows[0];
+  if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+  return summaryFromRow(row);
+}
+
+/** Rows without inputs; results longer than `resultMaxBytes` left out. */
+export async function requestList(pool: pg.Pool, p: RequestListParams): Promise<RequestSummary[]> {
+  const { rows } = await query<SummaryRow>(
     pool,
-    `SELECT * FROM requests
+    `SELECT ${summaryColumns('$6::bigint')} FROM requests
      WHERE ($1::text IS NULL OR tenant = $1)
        AND ($2::text[] IS NULL OR status = ANY($2))
        AND ($3::text IS NULL OR operation = $3)
        AND ($4::text IS NULL OR id < $4)
      ORDER BY id DESC
      LIMIT $5`,
-    [p.tenant ?? null, p.statuses && p.statuses.length > 0 ? [...p.statuses] : null, p.operation ?? null, p.beforeId ?? null, p.limit],
+    [
+      p.tenant ?? null,
+      p.statuses && p.statuses.length > 0 ? [...p.statuses] : null,
+      p.operation ?? null,
+      p.beforeId ?? null,
+      p.limit,
+      p.resultMaxBytes ?? RESULT_NO_LIMIT,
+    ],
   );
-  return rows.map(requestFromRow);
+  return rows.map(summaryFromRow);
+}
+
+const STATS_CASTS: Record<StatsParamName, string> = {
+  tenant: 'text',
+  from: 'bigint',
+  bucket_ms: 'bigint',
+  buckets: 'int',
+  scan_max: 'int',
+};
+/** PostgreSQL wants every `$n` used, so each statement numbers just the parameters it names, in this order. */
+const STATS_ORDER: Record<keyof StatsStatements, StatsParamName[]> = {
+  window: ['from', 'bucket_ms', 'buckets', 'scan_max', 'tenant'],
+  open: ['scan_max', 'tenant'],
+  windowCount: ['from', 'scan_max', 'tenant'],
+};
+function statsStatement(which: keyof StatsStatements, byTenant: boolean): string {
+  const order = STATS_ORDER[which];
+  return requestStatsStatements((name) => `$${order.indexOf(name) + 1}::${STATS_CASTS[name]}`, byTenant)[which];
+}
+const STATS = {
+  all: { window: statsStatement('window', false), open: statsStatement('open', false), windowCount: statsStatement('windowCount', false) },
+  tenant: { window: statsStatement('window', true), open: statsStatement('open', true), windowCount: statsStatement('windowCount', true) },
+};
+
+/** See ../requestStats.ts. */
+export async function requestStatsByOperation(pool: pg.Pool, p: RequestStatsParams): Promise<RequestStats> {
+  const byTenant = p.tenant != null;
+  const sql = byTenant ? STATS.tenant : STATS.all;
+  const named: Record<StatsParamName, unknown> = {
+    tenant: p.tenant,
+    from: p.from,
+    bucket_ms: statsBucketMs(p),
+    buckets: p.buckets,
+    scan_max: p.scanMax,
+  };
+  const values = (which: keyof StatsStatements) =>
+    STATS_ORDER[which].filter((name) => byTenant || name !== 'tenant').map((name) => named[name]);
+  const [{ rows }, open] = await Promise.all([
+    query<RequestStatsRow>(pool, sql.window, values('window')),
+    query<RequestOpenRow>(pool, sql.open, values('open')),
+  ]);
+  const windowRows = rows.reduce((n, r) => (r.kind === 'status' ? n + r.n : n), 0);
+  const total = windowRows < p.scanMax ? undefined : (await query<{ n: number }>(pool, sql.windowCount, values('windowCount'))).rows[0]?.n;
+  return assembleRequestStats(p, rows, open.rows, total);
 }
 
 export async function requestCounts(pool: pg.Pool, p: RequestCountsParams = {}): Promise<RequestCounts> {

@@ -23,6 +23,7 @@ export async function requestPurgeFinished(pool: pg.Pool, p: RequestPurgeFinishe
     const { rows } = await tx.query<Omit<Tombstone, 'purged_at' | 'expires_at'>>(
       `SELECT id, tenant, status, completed_at FROM requests
        WHERE completed_at IS NOT NULL AND completed_at < $1
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.request_id = requests.id AND d.status IN ('pending', 'delivering'))
        ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
       [p.before, p.limit],
     );

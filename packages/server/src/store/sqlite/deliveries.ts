@@ -136,7 +136,7 @@ export function nextDueAt(s: Statements): number | null {
   return (s.DELIVERY_NEXT_DUE_AT.get() as { due: number | null }).due;
 }
 
-/** Deletes a purged request's deliveries and their attempts. */
+/** Deletes the deliveries (and their attempts) of a purged request, or of a purged batch (filed under its id). */
 export function deleteDeliveriesFor(s: Statements, requestId: string): void {
   s.DELIVERY_ATTEMPT_DELETE_FOR_REQUEST.run({ id: requestId });
   s.DELIVERY_DELETE_FOR_REQUEST.run({ id: requestId });

@@ -1,5 +1,5 @@
 import type { Request, RequestEvent } from '../../model/index.js';
-import type { NewRequest } from '../store.js';
+import type { NewRequest, RequestSummary } from '../store.js';
 
 /** A `requests` row as SQLite returns it. */
 export interface RequestRow {
@@ -33,6 +33,56 @@ export interface RequestRow {
   last_seq: number;
 }
 
+/** A row of the summary reads: no `input`; `result_omitted` set where a result was left out for its size. */
+export interface SummaryRow extends Omit<RequestRow, 'input'> {
+  result_omitted?: number | boolean | null;
+}
+
+/**
+ * The columns of a summary read, `input` left out and `result` only up to a
+ * size: `octet_length` reads a value's length from its header (SQLite) or
+ * TOAST pointer (PostgreSQL), never the value. `max` is the SQL placeholder of
+ * the limit in bytes (a huge number for "no limit").
+ */
+export function summaryColumns(max: string, table = ''): string {
+  const t = table === '' ? '' : `${table}.`;
+  const cols = SUMMARY_COLUMNS.map((c) => `${t}${c}`).join(', ');
+  return `${cols}, CASE WHEN octet_length(${t}result) <= ${max} THEN ${t}result END AS result,
+    COALESCE(octet_length(${t}result) > ${max}, FALSE) AS result_omitted`;
+}
+
+const SUMMARY_COLUMNS = [
+  'id',
+  'tenant',
+  'operation',
+  'mode',
+  'status',
+  'progress',
+  'error',
+  'attempt',
+  'max_attempts',
+  'run_at',
+  'lease_owner',
+  'lease_expires_at',
+  'task_timeout_ms',
+  'deadline',
+  'webhook_url',
+  'idempotency_key',
+  'priority',
+  'estimated_ms',
+  'metadata',
+  'retry_of',
+  'batch_id',
+  'created_at',
+  'started_at',
+  'completed_at',
+  'updated_at',
+  'last_seq',
+] as const;
+
+/** "No limit" for `summaryColumns` (a bound parameter must be a number). */
+export const RESULT_NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
 export interface EventRow {
   request_id: string;
   seq: number;
@@ -44,11 +94,14 @@ export interface EventRow {
 const parseOrNull = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
 export function requestFromRow(row: RequestRow): Request {
-  return {
+  return { ...summaryFromRow(row), input: JSON.parse(row.input) as unknown };
+}
+
+export function summaryFromRow(row: SummaryRow): RequestSummary {
+  const summary: RequestSummary = {
     id: row.id,
     tenant: row.tenant,
     operation: row.operation,
-    input: JSON.parse(row.input),
     mode: row.mode,
     status: row.status,
     progress: parseOrNull(row.progress) as Request['progress'],
@@ -73,6 +126,8 @@ export function requestFromRow(row: RequestRow): Request {
     completed_at: row.completed_at,
     updated_at: row.updated_at,
   };
+  if (row.result_omitted) summary.result_omitted = true;
+  return summary;
 }
 
 export function eventFromRow(row: EventRow): RequestEvent {

@@ -64,6 +64,9 @@ import type {
   RequestPurgeFinishedParams,
   RequestReleaseParams,
   RequestRetryParams,
+  RequestStats,
+  RequestStatsParams,
+  RequestSummary,
   Store,
   StoreCapabilities,
   Transition,
@@ -72,7 +75,17 @@ import * as outbox from './deliveries.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { GroupCommit } from './groupCommit.js';
 import { MemoryBuckets } from './rateLimits.js';
-import { eventFromRow, requestFromRow, rowFromNewRequest, type EventRow, type RequestRow } from './rows.js';
+import { assembleRequestStats, statsBucketMs, type RequestOpenRow, type RequestStatsRow } from '../requestStats.js';
+import {
+  eventFromRow,
+  requestFromRow,
+  RESULT_NO_LIMIT,
+  rowFromNewRequest,
+  summaryFromRow,
+  type EventRow,
+  type RequestRow,
+  type SummaryRow,
+} from './rows.js';
 import * as sql from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -326,7 +339,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestList(p: RequestListParams): Promise<Request[]> {
+  async requestGetSummary(p: RequestGetByIdParams): Promise<RequestSummary | null> {
+    const row = translate(() => this.s.REQUEST_GET_SUMMARY.get({ id: p.id, result_max: RESULT_NO_LIMIT })) as SummaryRow | undefined;
+    if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+    return summaryFromRow(row);
+  }
+
+  async requestList(p: RequestListParams): Promise<RequestSummary[]> {
     return translate(() =>
       (
         this.s.REQUEST_LIST.all({
@@ -335,9 +354,24 @@ export class SqliteStore implements Store {
           operation: p.operation ?? null,
           before: p.beforeId ?? null,
           limit: p.limit,
-        }) as RequestRow[]
-      ).map(requestFromRow),
+          result_max: p.resultMaxBytes ?? RESULT_NO_LIMIT,
+        }) as SummaryRow[]
+      ).map(summaryFromRow),
     );
+  }
+
+  async requestStatsByOperation(p: RequestStatsParams): Promise<RequestStats> {
+    const byTenant = p.tenant != null;
+    // Named parameters a statement does not use are ignored, so one object serves all three.
+    const values = { tenant: p.tenant ?? null, from: p.from, bucket_ms: statsBucketMs(p), buckets: p.buckets, scan_max: p.scanMax };
+    return translate(() => {
+      const rows = (byTenant ? this.s.STATS_WINDOW_TENANT : this.s.STATS_WINDOW).all(values) as RequestStatsRow[];
+      const open = (byTenant ? this.s.STATS_OPEN_TENANT : this.s.STATS_OPEN).all(values) as RequestOpenRow[];
+      const windowRows = rows.reduce((n, r) => (r.kind === 'status' ? n + r.n : n), 0);
+      const count = byTenant ? this.s.STATS_WINDOW_COUNT_TENANT : this.s.STATS_WINDOW_COUNT;
+      const total = windowRows < p.scanMax ? undefined : (count.get(values) as { n: number }).n;
+      return assembleRequestStats(p, rows, open, total);
+    });
   }
 
   async requestNextRunAt(p: RequestNextRunAtParams): Promise<number | null> {
@@ -416,17 +450,27 @@ export class SqliteStore implements Store {
     });
   }
 
-  async batchGetById(p: BatchGetByIdParams): Promise<{ batch: Batch; items: Request[] } | null> {
+  async batchGetById(p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> {
     return translate(() => {
       const row = this.s.BATCH_GET.get({ id: p.id }) as (Omit<Batch, 'metadata'> & { metadata: string | null }) | undefined;
       if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
-      const items = (this.s.BATCH_ITEMS.all({ id: p.id }) as RequestRow[]).map(requestFromRow);
+      const items = (this.s.BATCH_ITEMS.all({ id: p.id, result_max: p.resultMaxBytes ?? RESULT_NO_LIMIT }) as SummaryRow[]).map(
+        summaryFromRow,
+      );
       return { batch: { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) }, items };
     });
   }
 
   async batchPurgeEmpty(p: BatchPurgeEmptyParams): Promise<number> {
-    return this.write(() => this.s.BATCH_PURGE_EMPTY.run({ before: p.before }).changes);
+    return this.write(() => {
+      const ids = this.s.BATCH_PURGEABLE.all({ before: p.before }) as { id: string }[];
+      for (const { id } of ids) {
+        // Batch-level deliveries (`batch.completed`) are filed under the batch id: they go with the batch.
+        outbox.deleteDeliveriesFor(this.s, id);
+        this.s.BATCH_DELETE.run({ id });
+      }
+      return ids.length;
+    });
   }
 
   // --- internals -------------------------------------------------------------

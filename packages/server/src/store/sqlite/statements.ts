@@ -3,6 +3,8 @@
  * named (`@now`); "0 rows" on a guarded update means the claim is stale (lease lost)
  * or the request already moved on.
  */
+import { requestStatsStatements, type StatsParamName } from '../requestStats.js';
+import { summaryColumns } from './rows.js';
 
 /** @after → the earliest pending run_at later than @after. */
 export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > @after`;
@@ -17,6 +19,9 @@ RETURNING *`;
 
 /** @id → the request row. */
 export const REQUEST_GET = `SELECT * FROM requests WHERE id = @id`;
+
+/** @id, @result_max → the request row without its input (a status read). */
+export const REQUEST_GET_SUMMARY = `SELECT ${summaryColumns('@result_max')} FROM requests WHERE id = @id`;
 
 /**
  * @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order,
@@ -51,12 +56,17 @@ export const BATCH_STATUS_COUNTS = `SELECT status, COUNT(*) AS n FROM requests W
 /** @request_id → 1 when a delivery exists for this request (or batch) id. */
 export const DELIVERY_EXISTS_FOR = `SELECT 1 AS found FROM deliveries WHERE request_id = @request_id LIMIT 1`;
 
-/** @id → its items, in submission order. */
-export const BATCH_ITEMS = `SELECT * FROM requests WHERE batch_id = @id ORDER BY id`;
+/** @id, @result_max → its items without inputs (results longer than @result_max bytes left out), in submission order. */
+export const BATCH_ITEMS = `SELECT ${summaryColumns('@result_max')} FROM requests WHERE batch_id = @id ORDER BY id`;
 
-/** @before → deletes batches created before @before whose items are all gone (purged by retention). */
-export const BATCH_PURGE_EMPTY = `
-DELETE FROM batches WHERE created_at < @before AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.batch_id = batches.id)`;
+/** @before → ids of batches created before @before whose items are all gone (purged by retention) and whose webhook is not pending or being sent. */
+export const BATCH_PURGEABLE = `
+SELECT id FROM batches
+WHERE created_at < @before
+  AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.batch_id = batches.id)
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.request_id = batches.id AND d.status IN ('pending', 'delivering'))`;
+
+export const BATCH_DELETE = `DELETE FROM batches WHERE id = @id`;
 
 /** @id, @owner, @now, @lease_expires_at → the claimed row; 0 rows if no longer pending. */
 export const REQUEST_CLAIM_ONE = `
@@ -157,9 +167,12 @@ VALUES (@request_id, @seq, @type, @data, @created_at)`;
 export const EVENT_LIST_AFTER = `
 SELECT * FROM request_events WHERE request_id = @id AND seq > @after ORDER BY seq LIMIT @limit`;
 
-/** @before, @limit → requests finished before @before (what their tombstones need). */
+/** @before, @limit → requests finished before @before (what their tombstones need), but none whose webhook is still pending or being sent. */
 export const REQUEST_FINISHED_BEFORE = `
-SELECT id, tenant, status, completed_at FROM requests WHERE completed_at IS NOT NULL AND completed_at < @before ORDER BY completed_at LIMIT @limit`;
+SELECT id, tenant, status, completed_at FROM requests
+WHERE completed_at IS NOT NULL AND completed_at < @before
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.request_id = requests.id AND d.status IN ('pending', 'delivering'))
+ORDER BY completed_at LIMIT @limit`;
 
 export const REQUEST_DELETE = `DELETE FROM requests WHERE id = @id`;
 export const EVENT_DELETE_FOR_REQUEST = `DELETE FROM request_events WHERE request_id = @id`;
@@ -206,9 +219,12 @@ export const TOMBSTONE_GET = `SELECT * FROM request_tombstones WHERE id = @id`;
 export const TOMBSTONE_PURGE = `
 DELETE FROM request_tombstones WHERE id IN (SELECT id FROM request_tombstones WHERE expires_at <= @now LIMIT @limit)`;
 
-/** Filters are optional (NULL = any): @tenant, @statuses (JSON array), @operation, @before (id), @limit → newest first. */
+/**
+ * Filters are optional (NULL = any): @tenant, @statuses (JSON array), @operation, @before (id), @limit, @result_max
+ * → rows without inputs (results longer than @result_max bytes left out), newest first.
+ */
 export const REQUEST_LIST = `
-SELECT * FROM requests
+SELECT ${summaryColumns('@result_max')} FROM requests
 WHERE (@tenant IS NULL OR tenant = @tenant)
   AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
   AND (@operation IS NULL OR operation = @operation)
@@ -308,3 +324,16 @@ SELECT MIN(t) AS due FROM (
 export const DELIVERY_ATTEMPT_DELETE_FOR_REQUEST = `
 DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = @id)`;
 export const DELIVERY_DELETE_FOR_REQUEST = `DELETE FROM deliveries WHERE request_id = @id`;
+
+// --- GET /v1/stats (see ../requestStats.ts) ------------------------------------------------------
+
+const statsParam = (name: StatsParamName) => `@${name}`;
+const statsAll = requestStatsStatements(statsParam, false);
+const statsTenant = requestStatsStatements(statsParam, true);
+/** @from, @bucket_ms, @buckets, @scan_max (and @tenant for the _TENANT ones) → StatsRow / OpenRow / {n}. */
+export const STATS_WINDOW = statsAll.window;
+export const STATS_WINDOW_TENANT = statsTenant.window;
+export const STATS_OPEN = statsAll.open;
+export const STATS_OPEN_TENANT = statsTenant.open;
+export const STATS_WINDOW_COUNT = statsAll.windowCount;
+export const STATS_WINDOW_COUNT_TENANT = statsTenant.windowCount;

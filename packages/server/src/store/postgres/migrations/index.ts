@@ -1,5 +1,6 @@
 import { migration0001 } from './0001_init.js';
 import { migration0002 } from './0002_rate_limits.js';
+import { migration0003 } from './0003_stats_indexes.js';
 
 export interface Migration {
   readonly version: number;
@@ -12,4 +13,4 @@ export interface Migration {
  * Like SQLite's, they are TypeScript modules holding SQL, so `tsc` puts them in
  * dist/ with the rest of the code (no copy step, no file reads at run time).
  */
-export const PG_MIGRATIONS: readonly Migration[] = [migration0001, migration0002];
+export const PG_MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003];
