@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
-import { createServer, type ErrandServer } from '../../src/server.js';
+import { createServer, type CreateServerOptions, type ErrandServer } from '../../src/server.js';
+import { SAFETY_NET_MS } from './timing.js';
 
 /** Shared with the .mjs operations through globalThis (same process). */
 interface SlowRegistry {
@@ -89,6 +90,8 @@ export interface HttpServerOptions {
   overrides?: Record<string, unknown>;
   /** chat.operation; `null` leaves chat unconfigured. Default `echo`. */
   chatOperation?: string | null;
+  /** `createServer`'s test knobs (clock, resolver, …). */
+  test?: CreateServerOptions['test'];
 }
 
 export interface TestHttpServer {
@@ -165,7 +168,7 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
 
   let server: ErrandServer;
   try {
-    server = await createServer({ config });
+    server = await createServer({ config, test: options.test });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -176,15 +179,16 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
     server,
     dir,
     inject: (injectOptions) => keepAlive(server.app.inject(injectOptions), 30_000),
-    async waitTerminal(id, timeoutMs = 5000) {
+    async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       const found = await keepAlive(server.engine.waitForTerminal(id, timeoutMs), timeoutMs + 1000);
       if (!found) throw new Error(`request ${id} does not exist`);
       if (!isTerminal(found.status)) throw new Error(`request ${id} is still ${found.status} after ${timeoutMs} ms`);
       return found;
     },
     slow: {
-      started: (id, timeoutMs = 5000) => waitRegistry(() => reg.started.has(id) && reg.releases.has(id), timeoutMs, `handler of ${id} to start`),
-      async aborted(id, timeoutMs = 5000) {
+      started: (id, timeoutMs = SAFETY_NET_MS) =>
+        waitRegistry(() => reg.started.has(id) && reg.releases.has(id), timeoutMs, `handler of ${id} to start`),
+      async aborted(id, timeoutMs = SAFETY_NET_MS) {
         await waitRegistry(() => reg.aborted.has(id), timeoutMs, `signal of ${id} to abort`);
         return reg.aborted.get(id);
       },
@@ -225,7 +229,13 @@ export function json<T = JsonBody>(res: LightMyRequestResponse): T {
 }
 
 /** Asserts the error envelope shape and returns the error object. */
-export function errorOf(res: LightMyRequestResponse): { type: string; message: string; retryable: boolean; field?: string; [k: string]: unknown } {
+export function errorOf(res: LightMyRequestResponse): {
+  type: string;
+  message: string;
+  retryable: boolean;
+  field?: string;
+  [k: string]: unknown;
+} {
   const body = json(res);
   if (typeof body !== 'object' || body === null || typeof body.error !== 'object' || body.error === null) {
     throw new Error(`expected an error envelope, got ${res.statusCode} ${res.body}`);

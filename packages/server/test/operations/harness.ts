@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 import type { JsonBody } from '../helpers/http.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 export interface KindServer {
   server: ErrandServer;
@@ -45,9 +46,13 @@ export async function startKindServer(config: Record<string, unknown>, env: Reco
         url,
         ...(payload === undefined ? {} : { payload: payload as InjectOptions['payload'] }),
       });
-      return { status: res.statusCode, body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody, raw: res.body };
+      return {
+        status: res.statusCode,
+        body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody,
+        raw: res.body,
+      };
     },
-    async waitTerminal(id, timeoutMs = 10_000) {
+    async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       // A timer holds the loop open: engine timers are unref'd.
       const keep = setTimeout(() => {}, timeoutMs + 1000);
       try {

@@ -23,12 +23,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, killAllServers, makeTempDir, portIsFree, REPO_DIR, startServer, waitFor, type ServerProcess } from '../helpers/process.js';
+import { killAllServers, makeTempDir, REPO_DIR, startServer, waitFor, type ServerProcess } from '../helpers/process.js';
 
 const run = promisify(execFile);
 
 const EXAMPLE_CONFIG = join(REPO_DIR, 'examples', 'errand.yaml');
-const SEED_PORT = 8001;
 const KEY_HEADER = 'X-Muxi-Client-Key: fmc_...';
 const STATUS_MARK = '\n__curl_http_code__=';
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -38,7 +37,7 @@ let tmpDir: string;
 let removeTmpDir = () => {};
 /** A local "document server" that takes requests and never answers (see the cancel test). */
 let stalling: Server;
-/** `http://localhost:8001` as in the seeds (another port only when 8001 is taken). */
+/** `http://localhost:<port>`: the seeds' URL with the port the server picked. */
 let base: string;
 
 interface CurlAnswer {
@@ -88,7 +87,8 @@ function statusCommand(id: string): string[] {
 }
 
 /** Polls the seed's status command until the request is terminal. */
-async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> {
   return waitFor(
     async () => {
       const res = await curl(statusCommand(id));
@@ -137,15 +137,8 @@ before(async () => {
     ERRAND_LOGGING__LEVEL: 'silent',
     ERRAND_WEBHOOKS__HOSTS: '{"your-app.com": "127.0.0.1"}',
   };
-  // The seeds' own port when it is free; else any free port (only the port in the URL changes).
-  if (await portIsFree(SEED_PORT)) {
-    try {
-      server = await startServer({ config: EXAMPLE_CONFIG, port: SEED_PORT, env });
-    } catch (err) {
-      if (!/EADDRINUSE/.test(String((err as Error).message))) throw err;
-    }
-  }
-  server ??= await startServer({ config: EXAMPLE_CONFIG, port: await freePort(), env });
+  // A port the server picks itself (the seeds' 8001 may be taken by anything else on the machine): only the port in the URL changes.
+  server = await startServer({ config: EXAMPLE_CONFIG, env });
   base = `http://localhost:${server.port}`;
 });
 
@@ -168,14 +161,30 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
   });
 
   test('async chat with a multi-line body (seed 001) → 202', async () => {
-    const res = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{\n    "message": "Research AI trends",\n    "async": true\n  }']);
+    const res = await curl([
+      '-X',
+      'POST',
+      `${base}/v1/chat`,
+      '-H',
+      KEY_HEADER,
+      '-d',
+      '{\n    "message": "Research AI trends",\n    "async": true\n  }',
+    ]);
     const id = assertAccepted(res, 'multi-line async chat');
     const final = await pollUntilTerminal(id);
     assert.equal(final.status, 'completed', JSON.stringify(final));
   });
 
   test('cancel (seed 000) a fresh chat request → cancelled, or 409 request_already_finished if it was already done', async (t) => {
-    const submitted = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{"message": "Research AI trends", "async": true}']);
+    const submitted = await curl([
+      '-X',
+      'POST',
+      `${base}/v1/chat`,
+      '-H',
+      KEY_HEADER,
+      '-d',
+      '{"message": "Research AI trends", "async": true}',
+    ]);
     const id = assertAccepted(submitted, 'async chat');
     const res = await curl(['-X', 'DELETE', `${base}/v1/requests/${id}`, '-H', KEY_HEADER]);
     t.diagnostic(`DELETE of a fresh chat request answered ${res.status}`);
@@ -199,7 +208,9 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
     // A document server on 127.0.0.1 that accepts the download and never answers:
     // analyze-document is surely still running (waiting for it) when the cancel arrives.
     const fetched = new Promise<{ closed: Promise<void> }>((resolveFetched) => {
-      stalling.once('request', (req: IncomingMessage) => resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }));
+      stalling.once('request', (req: IncomingMessage) =>
+        resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }),
+      );
     });
     const documentUrl = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/large-report.pdf`;
     const submitted = await curl([

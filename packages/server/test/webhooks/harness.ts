@@ -17,6 +17,7 @@ import type { Resolver } from '../../src/webhooks/index.js';
 import type { DeliveryEventMap, DeliveryEventName } from '../../src/webhooks/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { tempDir } from '../helpers/factories.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
@@ -33,7 +34,11 @@ export interface WebhookHarness {
   /** Submits `input` to `operation` async; returns the request id. */
   submit(operation: string, input: unknown, webhookUrl: string, query?: string, headers?: Record<string, string>): Promise<string>;
   /** The next deliverer event `name` matching `predicate` (bounded real-time wait). */
-  waitFor<K extends DeliveryEventName>(name: K, predicate?: (p: DeliveryEventMap[K]) => boolean, timeoutMs?: number): Promise<DeliveryEventMap[K]>;
+  waitFor<K extends DeliveryEventName>(
+    name: K,
+    predicate?: (p: DeliveryEventMap[K]) => boolean,
+    timeoutMs?: number,
+  ): Promise<DeliveryEventMap[K]>;
   close(): Promise<void>;
 }
 
@@ -53,7 +58,12 @@ export async function startWebhookServer(options: HarnessOptions = {}): Promise<
   const base: Record<string, unknown> = {
     store: { url: `sqlite:${join(dir, 'errand.db')}` },
     logging: { level: 'silent' },
-    auth: { keys: [{ key: 'alpha-key-1', tenant: 'alpha' }, { key: 'beta-key-1', tenant: 'beta' }] },
+    auth: {
+      keys: [
+        { key: 'alpha-key-1', tenant: 'alpha' },
+        { key: 'beta-key-1', tenant: 'beta' },
+      ],
+    },
     operations: { echo: { module: './echo.mjs' }, fail: { module: './fail.mjs' } },
     workflow: { retry: { jitter: 0 } },
     async: { webhook_timeout: 2 },
@@ -90,7 +100,7 @@ export async function startWebhookServer(options: HarnessOptions = {}): Promise<
       if (res.statusCode !== 202) throw new Error(`submit answered ${res.statusCode}: ${res.body}`);
       return (JSON.parse(res.body) as { request_id: string }).request_id;
     },
-    waitFor(name, predicate = () => true, timeoutMs = 5000) {
+    waitFor(name, predicate = () => true, timeoutMs = SAFETY_NET_MS) {
       return keep(
         new Promise((resolve, reject) => {
           const timer = setTimeout(() => {
