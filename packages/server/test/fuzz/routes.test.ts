@@ -35,7 +35,7 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 const PATH = process.env.FUZZ_PATH;
 /** Inputs per configuration: SQLite auth on + SQLite auth off alone make 10,000+. */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5200);
-const PG_RUNS = Number(process.env.FUZZ_PG_RUNS ?? Math.min(RUNS, 1500));
+const PG_RUNS = Number(process.env.FUZZ_PG_RUNS ?? Math.min(RUNS, 1000));
 /** Longest any one answer may take to start (headers): a hang is a failure, not a slow test. */
 const ANSWER_DEADLINE_MS = 10_000;
 const BODY_LIMIT = 16 * 1024;
@@ -155,8 +155,8 @@ const queryValue = fc.oneof(
 const validKey = fc.constantFrom(...Object.values(KEYS));
 const authHeader = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Record<string, string>>({}) },
-  { weight: 4, arbitrary: validKey.map((k) => ({ authorization: `Bearer ${k}` })) },
-  { weight: 1, arbitrary: validKey.map((k) => ({ 'x-client-key': k })) },
+  { weight: 6, arbitrary: validKey.map((k) => ({ authorization: `Bearer ${k}` })) },
+  { weight: 2, arbitrary: validKey.map((k) => ({ 'x-client-key': k })) },
   { weight: 1, arbitrary: validKey.map((k) => ({ 'x-muxi-client-key': k })) },
   {
     weight: 1,
@@ -277,8 +277,25 @@ const shaped = fc.record(
   { requiredKeys: [] },
 );
 
+/** Payloads every submission route accepts, so the run reaches deep (running, cancelling, retrying real requests). */
+const wellFormed = fc.record(
+  {
+    input: fc.jsonValue({ maxDepth: 3 }),
+    message: fc.string({ minLength: 1, maxLength: 40 }),
+    priority: fc.integer({ min: -10, max: 10 }),
+    metadata: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+    webhook_url: fc.constantFrom('https://example.com/hook', 'http://hooks.example.org/x'),
+    items: fc.array(fc.record({ input: fc.jsonValue({ maxDepth: 2 }) }), { minLength: 1, maxLength: 4 }),
+    operation: fc.constantFrom('echo', 'fail', 'progress', 'slow'),
+    messages: fc.constant([{ role: 'user', content: 'hello' }]),
+    model: fc.constantFrom('echo'),
+  },
+  { requiredKeys: ['input', 'message'] },
+);
+
 const body: fc.Arbitrary<BodyChoice> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ kind: 'none' as const }) },
+  { weight: 5, arbitrary: wellFormed.map((value) => ({ kind: 'json' as const, value })) },
   { weight: 6, arbitrary: shaped.map((value) => ({ kind: 'json' as const, value })) },
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((value) => ({ kind: 'json' as const, value })) },
   { weight: 2, arbitrary: fc.string({ maxLength: 200 }).map((text) => ({ kind: 'text' as const, text })) },
@@ -471,8 +488,8 @@ async function checkStore(store: Store, requestIds: string[]): Promise<number> {
     if (isTerminal(request.status)) assert.notEqual(request.completed_at, null, `${what}: terminal without completed_at`);
     if (request.status === 'completed') assert.equal(request.error, null, `${what}: completed with an error`);
     if (request.status === 'failed') assert.notEqual(request.error, null, `${what}: failed without an error`);
-    if (request.status === 'pending' && request.attempt === 0)
-      assert.equal(request.started_at, null, `${what}: never started but has started_at`);
+    if (request.status === 'processing')
+      assert.ok(request.attempt >= 1 && request.started_at !== null, `${what}: processing without a started attempt`);
     if (request.batch_id !== null)
       assert.notEqual(await store.batchGetById({ id: request.batch_id }), null, `${what}: its batch ${request.batch_id} is missing`);
     const events = await store.eventListAfter({ id: request.id, afterSeq: 0, limit: 100_000 });
