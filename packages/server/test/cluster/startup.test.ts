@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { CLI_PATH, makeTempDir, waitFor, writeConfig } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const tmp = makeTempDir('errand-startup-');
 after(() => tmp.cleanup());
@@ -29,7 +30,7 @@ test('an unreachable database at start-up: logged retries for store.startup_time
   child.stderr.setEncoding('utf8').on('data', collect);
   const exit = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const elapsed = Date.now() - (firstRetryAt ?? Date.now());
-  await waitFor(() => out.includes('errand:'), { what: 'the final message', timeoutMs: 10_000 });
+  await waitFor(() => out.includes('errand:'), { what: 'the final message', timeoutMs: SAFETY_NET_MS });
 
   assert.equal(exit, 2, out);
   const retries = out.split('\n').filter((line) => line.includes('cannot reach the database at postgres://errand:***@127.0.0.1:1/errand'));

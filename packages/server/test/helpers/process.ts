@@ -127,7 +127,7 @@ export async function http(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
-  timeoutMs = 10_000,
+  timeoutMs = SAFETY_NET_MS,
 ): Promise<HttpAnswer> {
   const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
   if (body !== undefined) {

@@ -46,11 +46,7 @@ export async function startKindServer(config: Record<string, unknown>, env: Reco
         url,
         ...(payload === undefined ? {} : { payload: payload as InjectOptions['payload'] }),
       });
-      return {
-        status: res.statusCode,
-        body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody,
-        raw: res.body,
-      };
+      return { status: res.statusCode, body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody, raw: res.body };
     },
     async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       // A timer holds the loop open: engine timers are unref'd.
@@ -108,7 +104,7 @@ export async function startUpstream(handler: (req: IncomingMessage, res: ServerR
     aborted: () =>
       new Promise((resolve, reject) => {
         if (abortCount > 0) return resolve();
-        const timer = setTimeout(() => reject(new Error('the upstream call was not aborted within 5 s')), 5000);
+        const timer = setTimeout(() => reject(new Error(`the upstream call was not aborted within ${SAFETY_NET_MS} ms`)), SAFETY_NET_MS);
         abortWaiters.push(() => {
           clearTimeout(timer);
           resolve();

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { killAllServers, makeTempDir, REPO_DIR, startServer, waitFor, type ServerProcess } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const run = promisify(execFile);
 
@@ -87,8 +88,7 @@ function statusCommand(id: string): string[] {
 }
 
 /** Polls the seed's status command until the request is terminal. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> {
+async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   return waitFor(
     async () => {
       const res = await curl(statusCommand(id));
@@ -161,30 +161,14 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
   });
 
   test('async chat with a multi-line body (seed 001) → 202', async () => {
-    const res = await curl([
-      '-X',
-      'POST',
-      `${base}/v1/chat`,
-      '-H',
-      KEY_HEADER,
-      '-d',
-      '{\n    "message": "Research AI trends",\n    "async": true\n  }',
-    ]);
+    const res = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{\n    "message": "Research AI trends",\n    "async": true\n  }']);
     const id = assertAccepted(res, 'multi-line async chat');
     const final = await pollUntilTerminal(id);
     assert.equal(final.status, 'completed', JSON.stringify(final));
   });
 
   test('cancel (seed 000) a fresh chat request → cancelled, or 409 request_already_finished if it was already done', async (t) => {
-    const submitted = await curl([
-      '-X',
-      'POST',
-      `${base}/v1/chat`,
-      '-H',
-      KEY_HEADER,
-      '-d',
-      '{"message": "Research AI trends", "async": true}',
-    ]);
+    const submitted = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{"message": "Research AI trends", "async": true}']);
     const id = assertAccepted(submitted, 'async chat');
     const res = await curl(['-X', 'DELETE', `${base}/v1/requests/${id}`, '-H', KEY_HEADER]);
     t.diagnostic(`DELETE of a fresh chat request answered ${res.status}`);
@@ -208,9 +192,7 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
     // A document server on 127.0.0.1 that accepts the download and never answers:
     // analyze-document is surely still running (waiting for it) when the cancel arrives.
     const fetched = new Promise<{ closed: Promise<void> }>((resolveFetched) => {
-      stalling.once('request', (req: IncomingMessage) =>
-        resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }),
-      );
+      stalling.once('request', (req: IncomingMessage) => resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }));
     });
     const documentUrl = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/large-report.pdf`;
     const submitted = await curl([
@@ -241,7 +223,7 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
         const ready = await curl([`${base}/ready`]);
         return ready.status === 200 && ready.body.running_here === 0;
       },
-      { timeoutMs: 10_000, what: 'the cancelled attempt to end' },
+      { timeoutMs: SAFETY_NET_MS, what: 'the cancelled attempt to end' },
     );
     const final = await curl(statusCommand(id));
     assert.equal(final.status, 200, final.raw);

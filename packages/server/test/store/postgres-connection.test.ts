@@ -15,6 +15,7 @@ import { ManualClock } from '../helpers/clock.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { openPgStore, pgClient, pgSkipReason } from '../helpers/pg.js';
 import { freePort, waitFor } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const skip = await pgSkipReason();
 
@@ -69,7 +70,7 @@ describe('postgres: an unreachable database is store_unavailable', () => {
     const waiting = await waitFor(
       async () =>
         (await holder.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'victim-node' AND wait_event_type = 'Lock'`)).rows[0]?.pid,
-      { what: 'the claim to wait for the lock', timeoutMs: 5000 },
+      { what: 'the claim to wait for the lock', timeoutMs: SAFETY_NET_MS },
     );
     await holder.query('SELECT pg_terminate_backend($1)', [waiting]);
     await assert.rejects(claim, isUnavailable);
@@ -115,7 +116,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     await store.requestProgress({ ...ref, progress: { percent: 50 } });
     await store.eventAppend({ ...ref, type: 'output', data: 'x'.repeat(20_000) });
     await store.requestComplete({ ...ref, result: 'done' });
-    await waitFor(() => mine().length >= 5, { what: 'five notifications', timeoutMs: 5000 });
+    await waitFor(() => mine().length >= 5, { what: 'five notifications', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(mine(), [
       { r: request.id, s: 1, t: 'status', st: 'pending', o: 'summarize', n: 'node-a:42:abcdef', sc: schema },
       { r: request.id, s: 2, t: 'status', st: 'processing', o: 'summarize', n: 'node-a:42:abcdef', sc: schema },
@@ -136,7 +137,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     await assert.rejects(() => store.batchInsert({ batch, requests: [{ ...dup, batch_id: batch.id }, { ...dup, batch_id: batch.id }] }));
     const { outcome } = await store.requestInsertIdempotent({ request: makeNewRequest(), key });
     assert.equal(outcome, 'created');
-    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the committed insert', timeoutMs: 5000 });
+    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the committed insert', timeoutMs: SAFETY_NET_MS });
     assert.equal(got.filter((p) => p.sc === schema).length, 1, 'only the committed insert notified');
   });
 
@@ -147,7 +148,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     const { request } = await store.requestInsert({ request: makeNewRequest({ webhook_url: 'https://hooks.example.com/x' }) });
     await store.requestCancel({ id: request.id, now: T0 + 5 });
     const [delivery] = await store.deliveryListForRequest({ requestId: request.id });
-    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the delivery notification', timeoutMs: 5000 });
+    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the delivery notification', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(got.filter((p) => p.sc === schema), [{ d: delivery!.id, at: T0 + 5, n: 'node-b', sc: schema }]);
   });
 

@@ -17,7 +17,10 @@
  * stored batch).
  *
  * Runs on SQLite with auth on (two tenants + an admin key) and auth off, and
- * on PostgreSQL when it is reachable. Reproduce a failure with the seed (and
+ * on PostgreSQL when it is reachable. A `.fuzz.ts` file, outside the
+ * `*.test.ts` glob: `npm test` runs it on its own after the other files
+ * (`npm run test:fuzz`), so its 10,000+ inputs get the machine rather than a
+ * share of it (about a minute on two busy cores). Reproduce a failure with the seed (and
  * path) printed in the failure: `FUZZ_SEED=<seed> [FUZZ_PATH=<path>]`;
  * `FUZZ_RUNS` changes the number of inputs per configuration.
  */
