@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CLI_PATH, http, killAllServers } from '../helpers/process.js';
 import { jsonLines, runCli, startCli, startCliServer, type CliServer } from './cli.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 let s: CliServer;
 const env = () => ({ ERRAND_URL: s.url });
@@ -77,7 +78,7 @@ describe('tail', () => {
   test('Ctrl-C stops it with exit 130; an undeclared operation exits 6 with the server’s 400', async () => {
     await withTicker(async () => {
       const running = tail([]);
-      await running.waitOutput((out) => out.includes('ticker'), 15_000, 'a first line');
+      await running.waitOutput((out) => out.includes('ticker'), SAFETY_NET_MS, 'a first line');
       running.kill('SIGINT');
       const run = await running.exited(10_000);
       assert.equal(run.code, 130, run.stderr);

@@ -14,6 +14,7 @@ import { text } from 'node:stream/consumers';
 import { after, before, describe, test } from 'node:test';
 import { CLI_PATH, http, killAllServers, waitFor } from '../helpers/process.js';
 import { jsonLines, runCli, startCli, startCliServer, startInTerminal, type CliProcess, type CliServer } from './cli.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 let s: CliServer;
 const env = () => ({ ERRAND_URL: s.url });
@@ -52,7 +53,7 @@ describe('on a terminal', () => {
     const id = await gatedRunning({ topic: 'bars' });
     const watch = startInTerminal(['watch', id], { env: env() });
     // The bar is drawn from the live state: 25 %, step "0/3 prepare", the message.
-    await watch.waitOutput((out) => /25% \| 0\/3 prepare \| waiting for the gate/.test(out), 15_000, 'the bar at 25%');
+    await watch.waitOutput((out) => /25% \| 0\/3 prepare \| waiting for the gate/.test(out), SAFETY_NET_MS, 'the bar at 25%');
     s.openGate(id);
     const run = await watch.exited();
     assert.equal(run.code, 0, run.stdout);
@@ -70,7 +71,7 @@ describe('on a terminal', () => {
   test('a request cancelled while watched: the bar stops short of 100 % and the exit status is 3', async () => {
     const id = await gatedRunning();
     const watch = startInTerminal(['watch', id], { env: env() });
-    await watch.waitOutput((out) => /25% \|/.test(out), 15_000, 'the bar at 25%');
+    await watch.waitOutput((out) => /25% \|/.test(out), SAFETY_NET_MS, 'the bar at 25%');
     const res = await http('DELETE', `${s.url}/v1/requests/${id}`);
     assert.equal(res.status, 200, res.text);
     const run = await watch.exited();
@@ -92,7 +93,7 @@ describe('through a pipe', () => {
   test('one line per change of progress on stderr; stdout is the result alone', async () => {
     const id = await gatedRunning();
     const watch = watchPiped([id]);
-    await watch.waitOutput((_out, err) => err.includes('25%  0/3 prepare  waiting for the gate\n'), 15_000, 'the 25% line');
+    await watch.waitOutput((_out, err) => err.includes('25%  0/3 prepare  waiting for the gate\n'), SAFETY_NET_MS, 'the 25% line');
     s.openGate(id);
     const run = await watch.exited();
     assert.equal(run.code, 0, run.stderr);
@@ -107,7 +108,7 @@ describe('through a pipe', () => {
   test('--json: each event as a line, then the final status resource', async () => {
     const id = await gatedRunning();
     const watch = watchPiped([id, '--json']);
-    await watch.waitOutput((out) => out.includes('"event":"progress"'), 15_000, 'the first progress event');
+    await watch.waitOutput((out) => out.includes('"event":"progress"'), SAFETY_NET_MS, 'the first progress event');
     s.openGate(id);
     const run = await watch.exited();
     assert.equal(run.code, 0, run.stderr);
@@ -190,7 +191,7 @@ describe('without an event stream', () => {
     try {
       const id = await gatedRunning();
       const watch = startCli([process.execPath, CLI_PATH, 'watch', id], { env: { ERRAND_URL: proxy.url } });
-      await watch.waitOutput((_out, err) => err.includes('25%  0/3 prepare  waiting for the gate\n'), 15_000, 'the 25% line');
+      await watch.waitOutput((_out, err) => err.includes('25%  0/3 prepare  waiting for the gate\n'), SAFETY_NET_MS, 'the 25% line');
       s.openGate(id);
       const run = await watch.exited();
       assert.equal(run.code, 0, run.stderr);
