@@ -22,7 +22,8 @@
  * (`npm run test:fuzz`), so its 10,000+ inputs get the machine rather than a
  * share of it (about a minute on two busy cores). Reproduce a failure with the seed (and
  * path) printed in the failure: `FUZZ_SEED=<seed> [FUZZ_PATH=<path>]`;
- * `FUZZ_RUNS` changes the number of inputs per configuration.
+ * `FUZZ_RUNS` changes the number of inputs per configuration (`FUZZ_PG_RUNS` on
+ * PostgreSQL); `FUZZ_PROFILE=1` reports the slowest inputs.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
