@@ -122,7 +122,8 @@ describe('wait()', () => {
       assert.equal(err.type, 'timeout');
       assert.equal(err.requestId, handle.id);
       assert.ok(err.lastStatus && ['pending', 'processing'].includes(err.lastStatus.status));
-      assert.ok(Date.now() - started < 3_000, 'gave up near the limit');
+      // Well before a long-poll's 30 s would end: the client stops at its own limit (slack for a loaded machine).
+      assert.ok(Date.now() - started < 10_000, 'gave up near the limit');
     }
     assert.equal((await handle.status()).status, 'processing');
     errand.open(gate);

@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_PATH, http, makeTempDir, startServer, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 export interface CliRun {
   code: number | null;
@@ -54,7 +55,7 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<CliRun
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timeoutMs = options.timeoutMs ?? 20_000;
+    const timeoutMs = options.timeoutMs ?? SAFETY_NET_MS;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
@@ -115,7 +116,7 @@ export function startCli(command: string[], options: RunOptions = {}): CliProces
     get stderr() {
       return stderr;
     },
-    waitOutput(predicate, timeoutMs = 15_000, what = 'output') {
+    waitOutput(predicate, timeoutMs = SAFETY_NET_MS, what = 'output') {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (predicate(stdout, stderr)) {
@@ -138,7 +139,7 @@ export function startCli(command: string[], options: RunOptions = {}): CliProces
         check();
       });
     },
-    exited(timeoutMs = 15_000) {
+    exited(timeoutMs = SAFETY_NET_MS) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (!exit) return;

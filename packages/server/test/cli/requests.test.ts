@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { http, killAllServers, waitFor } from '../helpers/process.js';
 import { jsonLines, runCli, startCliServer, type CliServer } from './cli.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 let s: CliServer;
 /** `errand ...args` against the test server (ERRAND_URL, as a user would set it). */
@@ -27,7 +28,7 @@ async function statusOf(id: string): Promise<string> {
 }
 
 async function waitStatus(id: string, status: string): Promise<void> {
-  await waitFor(async () => (await statusOf(id)) === status, { timeoutMs: 10_000, what: `${id} to be ${status}` });
+  await waitFor(async () => (await statusOf(id)) === status, { timeoutMs: SAFETY_NET_MS, what: `${id} to be ${status}` });
 }
 
 describe('one request by id', () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CLI_PATH, http, killAllServers } from '../helpers/process.js';
 import { jsonLines, runCli, startCli, startCliServer, type CliServer } from './cli.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 let s: CliServer;
 const env = () => ({ ERRAND_URL: s.url });
@@ -34,7 +35,7 @@ async function withTicker<T>(fn: (id: string) => Promise<T>): Promise<T> {
 describe('tail', () => {
   test('--json --count N: N events of my requests, one document per line, then exit 0', async () => {
     await withTicker(async (id) => {
-      const run = await tail(['--json', '--count', '3']).exited(20_000);
+      const run = await tail(['--json', '--count', '3']).exited();
       assert.equal(run.code, 0, run.stderr);
       const docs = jsonLines(run.stdout);
       assert.equal(docs.length, 3);
@@ -57,7 +58,7 @@ describe('tail', () => {
     await withTicker(async (id) => {
       const echoes = tail(['--operation', 'echo', '--count', '1']);
       const ticks = tail(['--operation', 'ticker', '--count', '2']);
-      const tickRun = await ticks.exited(20_000);
+      const tickRun = await ticks.exited();
       assert.equal(tickRun.code, 0, tickRun.stderr);
       const lines = tickRun.stdout.trimEnd().split('\n');
       assert.equal(lines.length, 2);
@@ -68,7 +69,7 @@ describe('tail', () => {
       assert.equal(echoes.stdout, '');
       const submitted = await runCli(['submit', 'echo', '--input', '{"for":"tail"}', '--json'], { env: env() });
       const echoId = jsonLines(submitted.stdout)[0].request_id as string;
-      const echoRun = await echoes.exited(20_000);
+      const echoRun = await echoes.exited();
       assert.equal(echoRun.code, 0, echoRun.stderr);
       assert.match(echoRun.stdout, new RegExp(`${echoId} {2}echo `));
     });
@@ -77,7 +78,7 @@ describe('tail', () => {
   test('Ctrl-C stops it with exit 130; an undeclared operation exits 6 with the server’s 400', async () => {
     await withTicker(async () => {
       const running = tail([]);
-      await running.waitOutput((out) => out.includes('ticker'), 15_000, 'a first line');
+      await running.waitOutput((out) => out.includes('ticker'), SAFETY_NET_MS, 'a first line');
       running.kill('SIGINT');
       const run = await running.exited(10_000);
       assert.equal(run.code, 130, run.stderr);

@@ -17,12 +17,14 @@ import { clusterFixture, type ClusterFixture } from './nodes.js';
 
 const skip = await pgSkipReason();
 
-const TOTAL = Number(process.env.CLUSTER_TEST_TOTAL ?? 2000);
+// Enough that both nodes hold leases throughout; more only makes the run scale with the machine's load
+// (2000 took over 3 minutes on a busy 2-core CI machine). CLUSTER_TEST_TOTAL widens it.
+const TOTAL = Number(process.env.CLUSTER_TEST_TOTAL ?? 800);
 const IN_FLIGHT = 24;
 /** The crash comes once this many submissions were acknowledged. */
 const KILL_AT = Math.round(TOTAL * 0.3);
 /** Streams opened on the survivor, one per this many submissions. */
-const STREAM_EVERY = 50;
+const STREAM_EVERY = 40;
 /** How long each no-op waits: long enough that a node holds leases at any moment. */
 const RUN_MS = 200;
 

@@ -59,9 +59,11 @@ export interface ClusterFixture {
   cleanup(): Promise<void>;
 }
 
-export async function clusterFixture(): Promise<ClusterFixture> {
+/** `pgUrl`: the database the nodes use (default the tests' shared one, `ERRAND_TEST_PG_URL`). */
+export async function clusterFixture(options: { pgUrl?: string } = {}): Promise<ClusterFixture> {
+  const pgUrl = options.pgUrl ?? PG_URL;
   const schema = freshSchema();
-  const url = schemaUrl(schema);
+  const url = schemaUrl(schema, pgUrl);
   const tmp = makeTempDir('errand-cluster-');
   const marks = join(tmp.dir, 'marks');
   mkdirSync(marks);
@@ -88,11 +90,11 @@ export async function clusterFixture(): Promise<ClusterFixture> {
         },
         `${name}.yaml`,
       );
-      return startServer({ config, cwd: tmp.dir, readyTimeoutMs: overrides.readyTimeoutMs ?? 20_000 });
+      return startServer({ config, cwd: tmp.dir, readyTimeoutMs: overrides.readyTimeoutMs ?? 60_000 });
     },
     async sql(text, values = []) {
       // A connection per query: the outage test restarts the database under the fixture's feet.
-      const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}`, connectionTimeoutMillis: 5000 });
+      const client = new pg.Client({ connectionString: pgUrl, options: `-c search_path=${schema}`, connectionTimeoutMillis: 5000 });
       client.on('error', () => {});
       await client.connect();
       try {
@@ -102,7 +104,7 @@ export async function clusterFixture(): Promise<ClusterFixture> {
       }
     },
     async cleanup() {
-      await dropSchema(schema).catch(() => {});
+      await dropSchema(schema, pgUrl).catch(() => {});
       tmp.cleanup();
     },
   };

@@ -1,7 +1,7 @@
 /**
  * A database outage under load: two real nodes take a steady stream of
- * submissions while PostgreSQL is stopped (`pg_ctlcluster … stop -m
- * immediate`, a crash as far as the nodes can tell) and started again.
+ * submissions while PostgreSQL is stopped (`pg_ctl stop -m immediate`, a
+ * crash as far as the nodes can tell) and started again.
  * - While it is down, the API answers `503` + `Retry-After` with the
  *   `store_unavailable` envelope, and both processes stay up.
  * - When it is back, both recover by themselves (no restart): submissions
@@ -10,73 +10,47 @@
  * - Nothing acknowledged (202) is lost: every one of them is in the database
  *   and completes.
  *
- * This stops the machine's PostgreSQL, which every other PostgreSQL test uses:
- * it is a `.fault.ts` file, outside the `*.test.ts` glob, run by `npm test`
- * alone after every other test file has finished, and only does anything when
- * ERRAND_TEST_PG_OUTAGE=1 (.ci/run sets it; it needs root for pg_ctlcluster).
- * The database is always started again (after hook).
+ * The database is a private PostgreSQL server made for this file
+ * (test/helpers/privatePg.ts: initdb in a temp dir, its own port), so
+ * stopping it never touches the machine's shared server or anyone else's
+ * tests. It needs PostgreSQL's server binaries (initdb, pg_ctl): without them
+ * it skips, except under CI=true, where it fails. It is a `.fault.ts` file,
+ * outside the `*.test.ts` glob, run by `npm test` after the other files
+ * because it loads the machine.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { pgExec, pgSkipReason } from '../helpers/pg.js';
 import { http, killAllServers, waitFor, type HttpAnswer, type ServerProcess } from '../helpers/process.js';
+import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/privatePg.js';
 import { clusterFixture, type ClusterFixture } from './nodes.js';
 
-const enabled = process.env.ERRAND_TEST_PG_OUTAGE === '1';
-const skip = enabled ? await pgSkipReason() : 'stops the shared PostgreSQL server: set ERRAND_TEST_PG_OUTAGE=1 (npm test runs this file alone, after the others)';
-
-/** The local cluster's version (the folder under /etc/postgresql), for pg_ctlcluster. */
-function pgVersion(): string {
-  const versions = readdirSync('/etc/postgresql').filter((v) => /^\d+$/.test(v));
-  assert.equal(versions.length, 1, `one PostgreSQL version in /etc/postgresql, found ${versions.join(', ')}`);
-  return versions[0]!;
-}
-
-function pgCtl(action: 'stop' | 'start'): void {
-  const args = ['--skip-systemctl-redirect', pgVersion(), 'main', action];
-  if (action === 'stop') args.push('-m', 'immediate');
-  execFileSync('pg_ctlcluster', args, { stdio: 'pipe', timeout: 60_000 });
-}
-
-async function pgIsUp(): Promise<boolean> {
-  try {
-    await pgExec('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Starts the database if it is not running (idempotent: `start` on a running cluster fails, so check first). */
-async function ensurePgUp(): Promise<void> {
-  if (await pgIsUp()) return;
-  try {
-    pgCtl('start');
-  } catch (err) {
-    // Already starting or running: the wait below decides.
-    process.stderr.write(`pg_ctlcluster start: ${(err as Error).message}\n`);
-  }
-  await waitFor(pgIsUp, { what: 'PostgreSQL to accept connections again', timeoutMs: 60_000, intervalMs: 200 });
-}
+const skip =
+  postgresBinDir() === undefined && process.env.CI !== 'true' ? 'PostgreSQL server binaries (initdb, pg_ctl) are not installed' : false;
 
 describe('PostgreSQL stopped and restarted under load', { skip }, () => {
+  let db: PrivatePostgres;
   let fx: ClusterFixture;
   let a: ServerProcess;
   let b: ServerProcess;
+  const pgIsUp = () => db.isUp();
+  /** Starts the database if it is not running. */
+  const ensurePgUp = async () => {
+    if (await db.isUp()) return;
+    await db.start();
+    await waitFor(pgIsUp, { what: 'PostgreSQL to accept connections again', timeoutMs: 60_000, intervalMs: 200 });
+  };
 
   before(async () => {
-    fx = await clusterFixture();
+    db = await startPrivatePostgres();
+    fx = await clusterFixture({ pgUrl: db.url });
     const engine = { concurrency: 8, lease_duration: 3, heartbeat_interval: 1, poll_interval: 5 };
     [a, b] = await Promise.all([fx.start('node-a', { engine }), fx.start('node-b', { engine })]);
   });
 
   after(async () => {
-    // Whatever happened above, the database must be running for everyone else.
-    await ensurePgUp();
     await killAllServers();
     await fx?.cleanup();
+    await db?.destroy();
   });
 
   test('503 + Retry-After while it is down, recovery by itself, nothing acknowledged lost', { timeout: 180_000 }, async (t) => {
@@ -115,7 +89,7 @@ describe('PostgreSQL stopped and restarted under load', { skip }, () => {
     try {
       await waitFor(() => accepted.length >= 100, { what: '100 acknowledged submissions before the outage', timeoutMs: 30_000 });
       const beforeCount = accepted.length;
-      pgCtl('stop');
+      await db.stop('immediate');
       phase = 'down';
       t.diagnostic(`stopped PostgreSQL after ${beforeCount} acknowledged submissions`);
       await waitFor(() => unavailable.size === 2, { what: 'both nodes to answer 503', timeoutMs: 30_000 }).catch((err: unknown) => {
@@ -124,7 +98,7 @@ describe('PostgreSQL stopped and restarted under load', { skip }, () => {
         );
       });
       assert.ok(!(await pgIsUp()), 'the database really is down');
-      pgCtl('start');
+      await db.start();
       await waitFor(pgIsUp, { what: 'PostgreSQL to accept connections again', timeoutMs: 60_000, intervalMs: 200 });
       phase = 'after';
       await waitFor(() => acceptedAfter.size === 2, { what: 'both nodes to acknowledge submissions again', timeoutMs: 30_000 });

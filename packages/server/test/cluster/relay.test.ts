@@ -20,6 +20,7 @@ import { createServer, type ErrandServer } from '../../src/server.js';
 import { makeNewRequest, tempDir } from '../helpers/factories.js';
 import { waitFor } from '../helpers/process.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const PG_URL = process.env.ERRAND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const silent = pino({ level: 'silent' });
@@ -79,18 +80,18 @@ describe('NotifyListener', () => {
     await notify(EVENTS_CHANNEL, `first ${name}`);
     await notify(DELIVERIES_CHANNEL, `second ${name}`);
     await notify('some_other_channel', `ignored ${name}`);
-    await waitFor(() => got.length >= 2, { what: 'two notifications', timeoutMs: 5000 });
+    await waitFor(() => got.length >= 2, { what: 'two notifications', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(got, [
       { channel: EVENTS_CHANNEL, payload: `first ${name}` },
       { channel: DELIVERIES_CHANNEL, payload: `second ${name}` },
     ]);
 
     assert.equal(await terminateBackends(name), 1);
-    await waitFor(() => connections.length === 2, { what: 'the reconnect', timeoutMs: 5000 });
+    await waitFor(() => connections.length === 2, { what: 'the reconnect', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(connections, [false, true]);
     assert.equal(listener.connected, true);
     await notify(EVENTS_CHANNEL, `third ${name}`);
-    await waitFor(() => got.length === 3, { what: 'a notification after the reconnect', timeoutMs: 5000 });
+    await waitFor(() => got.length === 3, { what: 'a notification after the reconnect', timeoutMs: SAFETY_NET_MS });
     assert.equal(got[2]?.payload, `third ${name}`);
   });
 
@@ -112,7 +113,7 @@ describe('NotifyListener', () => {
     t.after(() => listener.stop());
     await listener.start();
     assert.equal(listener.connected, false);
-    await waitFor(() => failures >= 3, { what: 'three failed attempts', timeoutMs: 5000 });
+    await waitFor(() => failures >= 3, { what: 'three failed attempts', timeoutMs: SAFETY_NET_MS });
   });
 });
 
@@ -189,7 +190,7 @@ describe('ClusterRelay', () => {
         const r = await server.store.requestGetById({ id: request.id });
         return r?.status === 'completed' ? r : undefined;
       },
-      { what: 'the remote submission to be run here', timeoutMs: 5000 },
+      { what: 'the remote submission to be run here', timeoutMs: SAFETY_NET_MS },
     );
     assert.deepEqual(done.result, request.input);
     assert.equal(done.lease_owner, null);
@@ -229,7 +230,7 @@ describe('ClusterRelay', () => {
     const final = await waiting;
     assert.equal(final?.status, 'completed');
     assert.deepEqual(final?.result, { on: 'node-b' });
-    await waitFor(() => seen.length >= 4, { what: 'four forwarded events', timeoutMs: 5000 });
+    await waitFor(() => seen.length >= 4, { what: 'four forwarded events', timeoutMs: SAFETY_NET_MS });
     off();
     assert.deepEqual(
       seen.map((e) => [e.seq, e.type]),
@@ -249,7 +250,7 @@ describe('ClusterRelay', () => {
     const off = server.engine.events.onRequest(request.id, ({ event }) => seen.push(event.seq));
     await notify(EVENTS_CHANNEL, note(request, 1, server.engine.nodeId));
     await notify(EVENTS_CHANNEL, 'not json at all');
-    await waitFor(() => cluster.relay.stats.invalid > before.invalid, { what: 'the invalid notification', timeoutMs: 5000 });
+    await waitFor(() => cluster.relay.stats.invalid > before.invalid, { what: 'the invalid notification', timeoutMs: SAFETY_NET_MS });
     off();
     assert.equal(cluster.relay.stats.own, before.own + 1);
     assert.deepEqual(seen, []);
@@ -266,7 +267,7 @@ describe('ClusterRelay', () => {
     await notify(EVENTS_CHANNEL, { ...note(claimed, 2), sc: 'some_other_cluster' });
     // Ours (this node's schema is the connection's current_schema(), here `public`): read from the start.
     await notify(EVENTS_CHANNEL, { ...note(request, 1), sc: 'public' });
-    await waitFor(() => seen.includes(2), { what: 'the events of this schema', timeoutMs: 5000 });
+    await waitFor(() => seen.includes(2), { what: 'the events of this schema', timeoutMs: SAFETY_NET_MS });
     off();
     assert.deepEqual(seen, [1, 2]);
     assert.ok(cluster.relay.stats.foreign > before.foreign);
@@ -276,7 +277,7 @@ describe('ClusterRelay', () => {
     const request = await server.engine.submit({ tenant: 'alpha', operation: 'hang', input: {}, mode: 'async' });
     await waitFor(async () => (await server.store.requestGetById({ id: request.id }))?.status === 'processing', {
       what: 'the handler to start',
-      timeoutMs: 5000,
+      timeoutMs: SAFETY_NET_MS,
     });
     assert.equal(server.engine.runningCount, 1);
     // Node A's API accepts the cancel: a store write this engine does not see, then its notification.
@@ -284,9 +285,9 @@ describe('ClusterRelay', () => {
     assert.equal(outcome.outcome, 'cancelled');
     assert.ok(outcome.outcome === 'cancelled');
     await notify(EVENTS_CHANNEL, note(outcome.transition.request, outcome.transition.event.seq, 'node-a'));
-    await waitFor(() => aborts.reasons.get(request.id), { what: 'the handler to be aborted', timeoutMs: 5000 });
+    await waitFor(() => aborts.reasons.get(request.id), { what: 'the handler to be aborted', timeoutMs: SAFETY_NET_MS });
     assert.equal(aborts.reasons.get(request.id), 'cancelled');
-    await waitFor(() => server.engine.runningCount === 0, { what: 'the worker slot to free', timeoutMs: 5000 });
+    await waitFor(() => server.engine.runningCount === 0, { what: 'the worker slot to free', timeoutMs: SAFETY_NET_MS });
   });
 
   test("a delivery notification wakes the webhook deliverer: another node's outcome is sent at once (not at the 600 s poll)", async () => {
@@ -319,6 +320,6 @@ describe('ClusterRelay', () => {
     assert.equal(final?.status, 'completed');
     assert.equal(final?.result, 42);
     assert.ok(cluster.relay.stats.resyncs > resyncs, 'resynced from the log');
-    await waitFor(() => cluster.listener.connected, { what: 'the listener to reconnect', timeoutMs: 5000 });
+    await waitFor(() => cluster.listener.connected, { what: 'the listener to reconnect', timeoutMs: SAFETY_NET_MS });
   });
 });

@@ -284,7 +284,7 @@ describe('example operations over HTTP', () => {
         document_url: 'http://reports.invalid/report.txt',
       });
       assert.equal(status, 202);
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no retry within 5 s')), 5000).unref());
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no retry within 30 s')), 30_000).unref());
       const id = await Promise.race([retrying, timeout]).finally(unsubscribe);
       assert.equal(id, body.request_id);
 

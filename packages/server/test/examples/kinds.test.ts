@@ -24,15 +24,25 @@ let base: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'errand-example-kinds-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const config = loadConfig({
-    path: EXAMPLE_CONFIG,
-    env: { ERRAND_URL: base },
-    overrides: { store: { url: `sqlite:${join(dir, 'errand.db')}` }, logging: { level: 'silent' }, server: { port } },
-  });
-  server = await createServer({ config });
-  await server.listen(port);
+  // The config needs its own URL before the server exists, so the port is picked first; if another process
+  // takes it in between, pick again (the one race a port picked in advance has).
+  for (let tryNo = 0; ; tryNo++) {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const config = loadConfig({
+      path: EXAMPLE_CONFIG,
+      env: { ERRAND_URL: base },
+      overrides: { store: { url: `sqlite:${join(dir, 'errand.db')}` }, logging: { level: 'silent' }, server: { port } },
+    });
+    server = await createServer({ config });
+    try {
+      await server.listen(port);
+      break;
+    } catch (err) {
+      await server.close(0);
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || tryNo >= 4) throw err;
+    }
+  }
 });
 after(async () => {
   await server?.close(2000);

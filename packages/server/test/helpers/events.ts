@@ -1,4 +1,5 @@
 import type { EngineEventMap, EngineEventName, EngineEvents } from '../../src/engine/index.js';
+import { SAFETY_NET_MS } from './timing.js';
 
 /**
  * Resolves with the first `name` event matching `predicate`; rejects after
@@ -8,7 +9,7 @@ export function waitForEvent<K extends EngineEventName>(
   events: EngineEvents,
   name: K,
   predicate: (payload: EngineEventMap[K]) => boolean = () => true,
-  { timeoutMs = 5000 }: { timeoutMs?: number } = {},
+  { timeoutMs = SAFETY_NET_MS }: { timeoutMs?: number } = {},
 ): Promise<EngineEventMap[K]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -22,7 +22,8 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config/index.js';
 import type { Clock } from '../../src/engine/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
-import { createServer, type ErrandServer } from '../../src/server.js';
+import { createServer, type CreateServerOptions, type ErrandServer } from '../../src/server.js';
+import { SAFETY_NET_MS } from './timing.js';
 
 /** Shared with the .mjs operations through globalThis (same process). */
 interface SlowRegistry {
@@ -92,6 +93,8 @@ export interface HttpServerOptions {
   chatOperation?: string | null;
   /** The engine's clock (e.g. a ManualClock); default the system clock. */
   clock?: Clock;
+  /** `createServer`'s test knobs (clock, resolver, …). */
+  test?: CreateServerOptions['test'];
 }
 
 export interface TestHttpServer {
@@ -168,7 +171,7 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
 
   let server: ErrandServer;
   try {
-    server = await createServer({ config, test: options.clock ? { clock: options.clock } : undefined });
+    server = await createServer({ config, test: options.clock ? { ...options.test, clock: options.clock } : options.test });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -179,15 +182,16 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
     server,
     dir,
     inject: (injectOptions) => keepAlive(server.app.inject(injectOptions), 30_000),
-    async waitTerminal(id, timeoutMs = 5000) {
+    async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       const found = await keepAlive(server.engine.waitForTerminal(id, timeoutMs), timeoutMs + 1000);
       if (!found) throw new Error(`request ${id} does not exist`);
       if (!isTerminal(found.status)) throw new Error(`request ${id} is still ${found.status} after ${timeoutMs} ms`);
       return found;
     },
     slow: {
-      started: (id, timeoutMs = 5000) => waitRegistry(() => reg.started.has(id) && reg.releases.has(id), timeoutMs, `handler of ${id} to start`),
-      async aborted(id, timeoutMs = 5000) {
+      started: (id, timeoutMs = SAFETY_NET_MS) =>
+        waitRegistry(() => reg.started.has(id) && reg.releases.has(id), timeoutMs, `handler of ${id} to start`),
+      async aborted(id, timeoutMs = SAFETY_NET_MS) {
         await waitRegistry(() => reg.aborted.has(id), timeoutMs, `signal of ${id} to abort`);
         return reg.aborted.get(id);
       },
@@ -228,7 +232,13 @@ export function json<T = JsonBody>(res: LightMyRequestResponse): T {
 }
 
 /** Asserts the error envelope shape and returns the error object. */
-export function errorOf(res: LightMyRequestResponse): { type: string; message: string; retryable: boolean; field?: string; [k: string]: unknown } {
+export function errorOf(res: LightMyRequestResponse): {
+  type: string;
+  message: string;
+  retryable: boolean;
+  field?: string;
+  [k: string]: unknown;
+} {
   const body = json(res);
   if (typeof body !== 'object' || body === null || typeof body.error !== 'object' || body.error === null) {
     throw new Error(`expected an error envelope, got ${res.statusCode} ${res.body}`);

@@ -10,8 +10,8 @@ import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgr
 export const PG_URL = process.env.ERRAND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Runs one statement on its own connection (setup and teardown, outside any store). */
-export async function pgExec(sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
+export async function pgExec(sql: string, values: unknown[] = [], url = PG_URL): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     return await client.query(sql, values);
@@ -47,13 +47,13 @@ export function freshSchema(): string {
   return `errand_t_${randomBytes(6).toString('hex')}`;
 }
 
-export async function dropSchema(schema: string): Promise<void> {
-  await pgExec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+export async function dropSchema(schema: string, url = PG_URL): Promise<void> {
+  await pgExec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url);
 }
 
 /** The store URL of a schema, e.g. for a server config. */
-export function schemaUrl(schema: string): string {
-  const url = new URL(PG_URL);
+export function schemaUrl(schema: string, base = PG_URL): string {
+  const url = new URL(base);
   url.searchParams.set('schema', schema);
   return url.toString();
 }

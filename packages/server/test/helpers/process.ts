@@ -1,6 +1,8 @@
 /**
  * Process-level test helpers: start the real `errand serve` (the built
- * dist/cli/main.js) as a child process, wait until `/ready` answers 200, talk
+ * dist/cli/main.js) as a child process on a port it picks itself (`--port 0`,
+ * read back from its banner, so no other process on the machine can take the
+ * port between a check and the bind), wait until `/ready` answers 200, talk
  * to it over HTTP on 127.0.0.1, and make sure every child is killed when the
  * test file ends (call `after(killAllServers)`; a process 'exit' hook is the
  * last resort). stdout and stderr are collected for failure messages.
@@ -13,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SAFETY_NET_MS } from './timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** packages/server */
@@ -39,8 +42,11 @@ export interface WaitOptions {
  * is not undefined/false, or throws when `timeoutMs` (default 10 s) passes.
  * Errors thrown by the probe count as "not yet" (the last one is reported).
  */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions = {}): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: WaitOptions = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? SAFETY_NET_MS;
   const intervalMs = options.intervalMs ?? 20;
   const deadline = Date.now() + timeoutMs;
   const maxRounds = Math.ceil(timeoutMs / Math.max(1, intervalMs)) + 2;
@@ -116,7 +122,13 @@ export interface HttpAnswer {
 }
 
 /** One HTTP call (JSON body); rejects only on network errors. */
-export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<HttpAnswer> {
+export async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = SAFETY_NET_MS,
+): Promise<HttpAnswer> {
   const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -152,12 +164,12 @@ export function isConnectionError(err: unknown): boolean {
 export interface StartOptions {
   /** Config file passed as --config (omit to pass none). */
   config?: string;
-  /** Port passed as --port; default: a free port picked here. */
+  /** Port passed as --port; default 0: the server binds a free port itself and prints it in its banner. */
   port?: number;
   /** Extra environment variables (merged over process.env, from which every ERRAND_* variable is dropped). */
   env?: Record<string, string>;
   cwd?: string;
-  /** How long to wait for /ready (default 15 s). */
+  /** How long to wait for the banner and /ready (default 60 s: a node starting on a loaded machine is slow, not broken). */
   readyTimeoutMs?: number;
 }
 
@@ -166,27 +178,54 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/** The banner line `errand serve` prints once it listens (cli/serve.ts). */
+const LISTENING = /Errand is listening on (https?:\/\/\S+)/;
+
 export class ServerProcess {
   readonly child: ChildProcess;
-  readonly port: number;
-  readonly url: string;
+  private listenPort: number;
   private out = '';
   private err = '';
   private exitInfo: ExitInfo | undefined;
   private readonly exited: Promise<ExitInfo>;
 
+  private readonly listening: Promise<number>;
+
+  /** `port` 0: the child picks one; it is known once its banner is out (`waitReady` waits for it). */
   constructor(child: ChildProcess, port: number) {
     this.child = child;
-    this.port = port;
-    this.url = `http://127.0.0.1:${port}`;
+    this.listenPort = port;
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.out = keepTail(this.out + chunk)));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.err = keepTail(this.err + chunk)));
+    let banner: string | null = '';
+    this.listening = new Promise<number>((resolvePort, reject) => {
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        this.err = keepTail(this.err + chunk);
+        if (banner === null) return;
+        banner = (banner + chunk).slice(-4096);
+        const match = LISTENING.exec(banner);
+        if (match) {
+          banner = null;
+          resolvePort(Number(new URL(match[1]!).port));
+        }
+      });
+      child.once('exit', () => reject(new Error('exited before it printed its banner')));
+    });
+    this.listening.catch(() => {});
     this.exited = new Promise<ExitInfo>((resolveExit) => {
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
         resolveExit(this.exitInfo);
       });
     });
+  }
+
+  /** The port it listens on (0 until its banner is out). */
+  get port(): number {
+    return this.listenPort;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.listenPort}`;
   }
 
   get pid(): number | undefined {
@@ -211,9 +250,27 @@ export class ServerProcess {
     return `[errand pid ${this.pid} on ${this.url}, ${exit}]\n--- stderr ---\n${this.err}\n--- stdout ---\n${this.out}`;
   }
 
-  /** Polls GET /ready until 200; throws (with diagnostics) on timeout or if the process exits first. */
-  async waitReady(timeoutMs = 15_000): Promise<void> {
+  /**
+   * Waits for the banner (the port it listens on: checking it, not just any
+   * answer on the port, makes sure we talk to this process), then polls
+   * GET /ready until 200; throws (with diagnostics) on timeout or if the
+   * process exits first.
+   */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     try {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no "Errand is listening" banner within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        const port = await Promise.race([this.listening, timeout]);
+        if (this.listenPort !== 0 && port !== this.listenPort)
+          throw new Error(`listens on ${port}, not on the requested ${this.listenPort}`);
+        this.listenPort = port;
+      } finally {
+        clearTimeout(timer);
+      }
       await waitFor(
         async () => {
           if (!this.running) return 'exited'; // stop polling; reported below
@@ -225,7 +282,7 @@ export class ServerProcess {
             throw err;
           }
         },
-        { timeoutMs, what: `GET ${this.url}/ready to answer 200` },
+        { timeoutMs: Math.max(1000, deadline - Date.now()), what: `GET ${this.url}/ready to answer 200` },
       );
       if (!this.running) throw new ExitedEarly(this.exitInfo!, this.diagnostics());
     } catch (err) {
@@ -241,7 +298,7 @@ export class ServerProcess {
   }
 
   /** Resolves when the process has exited; throws with diagnostics after `timeoutMs`. */
-  async waitExit(timeoutMs = 15_000): Promise<ExitInfo> {
+  async waitExit(timeoutMs = SAFETY_NET_MS): Promise<ExitInfo> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`errand did not exit within ${timeoutMs} ms\n${this.diagnostics()}`)), timeoutMs);
@@ -306,36 +363,30 @@ function track(server: ServerProcess): void {
 }
 
 /**
- * Starts `node dist/cli/main.js serve` and waits until /ready answers 200.
- * When the port was picked here and the child fails because it was taken
- * meanwhile (EADDRINUSE), it retries on another port (at most 3 times).
+ * Starts `node dist/cli/main.js serve` and waits until /ready answers 200. By
+ * default it passes `--port 0` and learns the port from the banner, so there
+ * is no window in which another process can take a port picked here.
  */
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build -w errand\` first`);
-  const pickPort = options.port === undefined;
-  let lastError: unknown;
-  for (let tryNo = 0; tryNo < 3; tryNo++) {
-    const port = options.port ?? (await freePort());
-    const args = [CLI_PATH, 'serve'];
-    if (options.config !== undefined) args.push('--config', options.config);
-    args.push('--port', String(port));
-    const child = spawn(process.execPath, args, {
-      cwd: options.cwd ?? SERVER_PACKAGE_DIR,
-      env: { ...inheritedEnv(), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const server = new ServerProcess(child, port);
-    track(server);
-    try {
-      await server.waitReady(options.readyTimeoutMs ?? 15_000);
-      return server;
-    } catch (err) {
-      lastError = err;
-      await server.dispose();
-      if (!(pickPort && /EADDRINUSE/.test(server.stderr))) throw err;
-    }
+  const port = options.port ?? 0;
+  const args = [CLI_PATH, 'serve'];
+  if (options.config !== undefined) args.push('--config', options.config);
+  args.push('--port', String(port));
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? SERVER_PACKAGE_DIR,
+    env: { ...inheritedEnv(), ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const server = new ServerProcess(child, port);
+  track(server);
+  try {
+    await server.waitReady(options.readyTimeoutMs ?? 60_000);
+    return server;
+  } catch (err) {
+    await server.dispose();
+    throw err;
   }
-  throw lastError;
 }
 
 /** SIGKILLs every server this file started that is still running; use as `after(killAllServers)`. */

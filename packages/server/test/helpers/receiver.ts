@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { SAFETY_NET_MS } from './timing.js';
 
 export interface Received {
   path: string;
@@ -108,7 +109,7 @@ export async function startReceiver(): Promise<Receiver> {
     on(path, ...behaviours) {
       plans.set(path, behaviours);
     },
-    next(path, timeoutMs = 5000) {
+    next(path, timeoutMs = SAFETY_NET_MS) {
       return new Promise((resolve, reject) => {
         const waiter = {
           path,

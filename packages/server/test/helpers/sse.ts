@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SAFETY_NET_MS } from './timing.js';
 
 /** One parsed event. */
 export interface SseMessage {
@@ -91,7 +92,7 @@ export function streamerOperation(): Streamer {
   const reg = registry();
   return {
     override: { operations: { streamer: { module } } },
-    waitGate(id, timeoutMs = 5000) {
+    waitGate(id, timeoutMs = SAFETY_NET_MS) {
       if (reg.gates.has(id)) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const waiter = () => {
@@ -210,7 +211,7 @@ export function connectSse(url: string, options: SseClientOptions = {}): Promise
       res.on('end', end);
       res.on('close', end);
       res.on('error', end);
-      const waitFor: SseClient['waitFor'] = (predicate, timeoutMs = 5000, what = 'events') =>
+      const waitFor: SseClient['waitFor'] = (predicate, timeoutMs = SAFETY_NET_MS, what = 'events') =>
         new Promise((done, fail) => {
           const check = () => {
             if (predicate(events)) {
@@ -245,7 +246,7 @@ export function connectSse(url: string, options: SseClientOptions = {}): Promise
           return raw;
         },
         waitFor,
-        untilEnd: async (timeoutMs = 5000) => {
+        untilEnd: async (timeoutMs = SAFETY_NET_MS) => {
           if (ended) return events;
           return new Promise((done, fail) => {
             const timer = setTimeout(() => {

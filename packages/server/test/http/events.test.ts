@@ -15,6 +15,7 @@ import { startEngine } from '../helpers/engine.js';
 import { waitForEvent } from '../helpers/events.js';
 import { errorOf, json, startHttpServer, type TestHttpServer } from '../helpers/http.js';
 import { connectSse, dataOf, streamerOperation, type SseMessage, type Streamer } from '../helpers/sse.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const ALPHA = { authorization: 'Bearer key_alpha' };
 const BETA = { authorization: 'Bearer key_beta' };
@@ -348,11 +349,11 @@ describe('slow consumers and many subscribers', () => {
       socket.pause();
       const cut = once(serverSide, 'close');
       streamer.open(id);
-      const done = await slow.waitTerminal(id, 20_000);
+      const done = await slow.waitTerminal(id, SAFETY_NET_MS * 2);
       assert.equal(done.status, 'completed', '30 MB of output did not stall the handler');
       await Promise.race([
         cut,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('the stream was not cut off')), 5000).unref()),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('the stream was not cut off')), SAFETY_NET_MS).unref()),
       ]);
       assert.ok(serverSide.destroyed);
       socket.destroy();

@@ -373,7 +373,7 @@ describe('GET /v1/requests/{id}?wait=N long-polls', () => {
       client.end();
     });
     const until = async (predicate: () => boolean, what: string) => {
-      for (let i = 0; i < 500 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (let i = 0; i < 3000 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
       assert.ok(predicate(), what);
     };
     await until(() => h.clock.pendingTimers === timersBefore + 1, 'the long-poll to start waiting');

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { errorOf, json, startHttpServer, type TestHttpServer } from '../helpers/http.js';
 import { connectSse, dataOf, streamerOperation, type SseClient, type SseMessage, type Streamer } from '../helpers/sse.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const ALPHA = { authorization: 'Bearer key_alpha' };
 const BETA = { authorization: 'Bearer key_beta' };
@@ -196,11 +197,11 @@ describe('stream lifecycle', () => {
         payload: { chunks: 120, size: 256 * 1024 },
       });
       const id = json(res).request_id as string;
-      const done = await slow.waitTerminal(id, 20_000);
+      const done = await slow.waitTerminal(id, SAFETY_NET_MS * 2);
       assert.equal(done.status, 'completed', '30 MB of output did not stall the handler');
       await Promise.race([
         cut,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('the stream was not cut off')), 5000).unref()),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('the stream was not cut off')), SAFETY_NET_MS).unref()),
       ]);
       assert.ok(serverSide.destroyed);
       socket.destroy();

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { LabelCap } from '../../src/metrics/index.js';
 import { errorOf, json, startHttpServer, type TestHttpServer } from '../helpers/http.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const ACME = { authorization: 'Bearer fmc_acme_key' };
 const BETA = { authorization: 'Bearer fmc_beta_key' };
@@ -66,7 +67,7 @@ async function submit(t: TestHttpServer, operation: string, payload: unknown, he
   return json(res).request_id as string;
 }
 
-function deliveredOnce(t: TestHttpServer, timeoutMs = 10_000): Promise<void> {
+function deliveredOnce(t: TestHttpServer, timeoutMs = SAFETY_NET_MS): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();

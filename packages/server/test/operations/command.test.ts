@@ -14,6 +14,7 @@ import { json, startHttpServer, type JsonBody, type TestHttpServer } from '../he
 import { waitFor } from '../helpers/process.js';
 import { HAS_PROCFS, processesOf } from '../helpers/procfs.js';
 import { loadConfig } from '../../src/config/index.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const PROGRAM = join(FIXTURES, 'program.mjs');
@@ -76,7 +77,7 @@ async function outputs(id: string): Promise<unknown[]> {
 async function treePids(id: string): Promise<{ pid: number; grandchild: number }> {
   return waitFor(async () => (await outputs(id))[0] as { pid: number; grandchild: number } | undefined, {
     what: `pids of ${id}`,
-    timeoutMs: 10_000,
+    timeoutMs: SAFETY_NET_MS,
   });
 }
 
@@ -95,7 +96,7 @@ function running(pid: number): boolean {
 }
 
 async function assertGone(pids: number[]): Promise<void> {
-  await waitFor(() => pids.every((p) => !running(p)), { what: `processes ${pids.join(', ')} to end`, timeoutMs: 10_000 });
+  await waitFor(() => pids.every((p) => !running(p)), { what: `processes ${pids.join(', ')} to end`, timeoutMs: SAFETY_NET_MS });
 }
 
 describe('command kind: the stdout protocol', () => {

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 import type { JsonBody } from '../helpers/http.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 export interface KindServer {
   server: ErrandServer;
@@ -47,7 +48,7 @@ export async function startKindServer(config: Record<string, unknown>, env: Reco
       });
       return { status: res.statusCode, body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody, raw: res.body };
     },
-    async waitTerminal(id, timeoutMs = 10_000) {
+    async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       // A timer holds the loop open: engine timers are unref'd.
       const keep = setTimeout(() => {}, timeoutMs + 1000);
       try {
@@ -103,7 +104,7 @@ export async function startUpstream(handler: (req: IncomingMessage, res: ServerR
     aborted: () =>
       new Promise((resolve, reject) => {
         if (abortCount > 0) return resolve();
-        const timer = setTimeout(() => reject(new Error('the upstream call was not aborted within 5 s')), 5000);
+        const timer = setTimeout(() => reject(new Error(`the upstream call was not aborted within ${SAFETY_NET_MS} ms`)), SAFETY_NET_MS);
         abortWaiters.push(() => {
           clearTimeout(timer);
           resolve();

@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { http, killAllServers, makeTempDir, startServer, waitFor, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 after(killAllServers);
 
@@ -79,7 +80,7 @@ async function crashMidFlight(server: ServerProcess): Promise<Snapshot> {
       if (completed.length < 1 || early.length < 3) return undefined;
       return { listedAt, processing, completed };
     },
-    { timeoutMs: 15_000, what: 'some requests completed and at least 3 processing' },
+    { timeoutMs: SAFETY_NET_MS, what: 'some requests completed and at least 3 processing' },
   );
   const killedAt = Date.now();
   const exit = await server.crash();

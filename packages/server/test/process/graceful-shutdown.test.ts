@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { http, isConnectionError, killAllServers, makeTempDir, startServer, waitFor, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 after(killAllServers);
 
@@ -44,7 +45,7 @@ async function submitAndWaitRunning(server: ServerProcess, input: Record<string,
       const s = await http('GET', `${server.url}/v1/requests/${id}`);
       return s.body.status === 'processing' && (s.body.completed_steps ?? 0) >= 1;
     },
-    { timeoutMs: 10_000, what: `${id} to be processing` },
+    { timeoutMs: SAFETY_NET_MS, what: `${id} to be processing` },
   );
   return id;
 }
@@ -61,7 +62,7 @@ async function waitNotAccepting(server: ServerProcess): Promise<void> {
         throw err;
       }
     },
-    { timeoutMs: 5_000, what: '/ready to stop answering 200 after SIGTERM' },
+    { timeoutMs: SAFETY_NET_MS, what: '/ready to stop answering 200 after SIGTERM' },
   );
 }
 
@@ -167,7 +168,7 @@ describe('graceful shutdown on SIGTERM', () => {
         assert.equal(r.status, 200, r.text);
         return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 50, what: `${id} to finish after the restart` },
+      { timeoutMs: SAFETY_NET_MS, intervalMs: 50, what: `${id} to finish after the restart` },
     );
     assert.equal(final.status, 'completed', JSON.stringify(final));
     assert.equal(final.attempt, 1, 'the interrupted attempt did not count');

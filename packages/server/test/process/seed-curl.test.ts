@@ -25,12 +25,12 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, killAllServers, makeTempDir, portIsFree, REPO_DIR, startServer, waitFor, type ServerProcess } from '../helpers/process.js';
+import { killAllServers, makeTempDir, REPO_DIR, startServer, waitFor, type ServerProcess } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const run = promisify(execFile);
 
 const EXAMPLE_CONFIG = join(REPO_DIR, 'examples', 'errand.yaml');
-const SEED_PORT = 8001;
 const KEY_HEADER = 'X-Muxi-Client-Key: fmc_...';
 const STATUS_MARK = '\n__curl_http_code__=';
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -40,7 +40,7 @@ let tmpDir: string;
 let removeTmpDir = () => {};
 /** A local "document server" that takes requests and never answers (see the cancel test). */
 let stalling: Server;
-/** `http://localhost:8001` as in the seeds (another port only when 8001 is taken). */
+/** `http://localhost:<port>`: the seeds' URL with the port the server picked. */
 let base: string;
 
 interface CurlAnswer {
@@ -141,15 +141,8 @@ before(async () => {
     // The cancel seed fetches its document from a stalling server on 127.0.0.1, which ctx.fetch refuses by default.
     ERRAND_FETCH__ALLOW: '["127.0.0.1"]',
   };
-  // The seeds' own port when it is free; else any free port (only the port in the URL changes).
-  if (await portIsFree(SEED_PORT)) {
-    try {
-      server = await startServer({ config: EXAMPLE_CONFIG, port: SEED_PORT, env });
-    } catch (err) {
-      if (!/EADDRINUSE/.test(String((err as Error).message))) throw err;
-    }
-  }
-  server ??= await startServer({ config: EXAMPLE_CONFIG, port: await freePort(), env });
+  // A port the server picks itself (the seeds' 8001 may be taken by anything else on the machine): only the port in the URL changes.
+  server = await startServer({ config: EXAMPLE_CONFIG, env });
   base = `http://localhost:${server.port}`;
 });
 
@@ -234,7 +227,7 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
         const ready = await curl([`${base}/ready`]);
         return ready.status === 200 && ready.body.running_here === 0;
       },
-      { timeoutMs: 10_000, what: 'the cancelled attempt to end' },
+      { timeoutMs: SAFETY_NET_MS, what: 'the cancelled attempt to end' },
     );
     const final = await curl(statusCommand(id));
     assert.equal(final.status, 200, final.raw);

@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { http, killAllServers, makeTempDir, startServer, waitFor, writeConfig } from '../helpers/process.js';
 import { ok, startReceiver, status } from '../helpers/receiver.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 after(killAllServers);
 
@@ -67,7 +68,7 @@ test('deliveries interrupted by SIGKILL are sent after the restart', async (t) =
         const res = await http('GET', `${second.url}/v1/requests/${id}/deliveries`);
         return res.body.data?.[0]?.status === 'delivered' ? res.body.data[0] : undefined;
       },
-      { timeoutMs: 15_000, what: `the delivery of ${id}` },
+      { timeoutMs: SAFETY_NET_MS, what: `the delivery of ${id}` },
     );
     assert.equal(delivered.last_status_code, 200);
   }

@@ -4,6 +4,7 @@
  * NOTIFY contract other nodes listen to; the database clock.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import type pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
@@ -15,6 +16,7 @@ import { ManualClock } from '../helpers/clock.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { openPgStore, pgClient, pgSkipReason } from '../helpers/pg.js';
 import { freePort, waitFor } from '../helpers/process.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const skip = await pgSkipReason();
 
@@ -58,23 +60,30 @@ describe('postgres: an unreachable database is store_unavailable', () => {
   });
 
   test('a connection killed mid-transaction fails that call with store_unavailable; the pool carries on', { skip }, async () => {
-    const { store, schema, cleanup } = await openPgStore({ nodeId: 'victim-node' });
+    // A name of this run's own: pg_stat_activity spans every database of the server, and other runs may be killing theirs.
+    const victim = `victim-node-${randomBytes(4).toString('hex')}`;
+    const { store, schema, cleanup } = await openPgStore({ nodeId: victim });
     after(cleanup);
     await store.requestInsert({ request: makeNewRequest({ operation: 'limited' }) });
     // Hold the operation's claim lock, so the claim below waits inside its transaction.
     const holder = await pgClient();
     after(() => holder.end());
     await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${schema}:op:limited`]);
-    const claim = store.requestClaim({ owner: 'victim-node', now: T0 + 1000, leaseMs: 30_000, limit: 1, operationLimits: { limited: 1 } });
+    const claim = store.requestClaim({ owner: victim, now: T0 + 1000, leaseMs: 30_000, limit: 1, operationLimits: { limited: 1 } });
     const waiting = await waitFor(
       async () =>
-        (await holder.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'victim-node' AND wait_event_type = 'Lock'`)).rows[0]?.pid,
-      { what: 'the claim to wait for the lock', timeoutMs: 5000 },
+        (
+          await holder.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND wait_event_type = 'Lock'`,
+            [victim],
+          )
+        ).rows[0]?.pid,
+      { what: 'the claim to wait for the lock', timeoutMs: SAFETY_NET_MS },
     );
     await holder.query('SELECT pg_terminate_backend($1)', [waiting]);
     await assert.rejects(claim, isUnavailable);
     await holder.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${schema}:op:limited`]);
-    const [claimed] = await store.requestClaim({ owner: 'victim-node', now: T0 + 1000, leaseMs: 30_000, limit: 1, operationLimits: { limited: 1 } });
+    const [claimed] = await store.requestClaim({ owner: victim, now: T0 + 1000, leaseMs: 30_000, limit: 1, operationLimits: { limited: 1 } });
     assert.equal(claimed?.request.attempt, 1, 'nothing of the killed claim was kept, and the next one works');
   });
 
@@ -115,7 +124,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     await store.requestProgress({ ...ref, progress: { percent: 50 } });
     await store.eventAppend({ ...ref, type: 'output', data: 'x'.repeat(20_000) });
     await store.requestComplete({ ...ref, result: 'done' });
-    await waitFor(() => mine().length >= 5, { what: 'five notifications', timeoutMs: 5000 });
+    await waitFor(() => mine().length >= 5, { what: 'five notifications', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(mine(), [
       { r: request.id, s: 1, t: 'status', st: 'pending', o: 'summarize', n: 'node-a:42:abcdef', sc: schema },
       { r: request.id, s: 2, t: 'status', st: 'processing', o: 'summarize', n: 'node-a:42:abcdef', sc: schema },
@@ -136,7 +145,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     await assert.rejects(() => store.batchInsert({ batch, requests: [{ ...dup, batch_id: batch.id }, { ...dup, batch_id: batch.id }] }));
     const { outcome } = await store.requestInsertIdempotent({ request: makeNewRequest(), key });
     assert.equal(outcome, 'created');
-    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the committed insert', timeoutMs: 5000 });
+    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the committed insert', timeoutMs: SAFETY_NET_MS });
     assert.equal(got.filter((p) => p.sc === schema).length, 1, 'only the committed insert notified');
   });
 
@@ -147,7 +156,7 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     const { request } = await store.requestInsert({ request: makeNewRequest({ webhook_url: 'https://hooks.example.com/x' }) });
     await store.requestCancel({ id: request.id, now: T0 + 5 });
     const [delivery] = await store.deliveryListForRequest({ requestId: request.id });
-    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the delivery notification', timeoutMs: 5000 });
+    await waitFor(() => got.some((p) => p.sc === schema), { what: 'the delivery notification', timeoutMs: SAFETY_NET_MS });
     assert.deepEqual(got.filter((p) => p.sc === schema), [{ d: delivery!.id, at: T0 + 5, n: 'node-b', sc: schema }]);
   });
 

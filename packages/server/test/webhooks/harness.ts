@@ -17,6 +17,7 @@ import type { Resolver } from '../../src/net/index.js';
 import type { DeliveryEventMap, DeliveryEventName } from '../../src/webhooks/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { tempDir } from '../helpers/factories.js';
+import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
@@ -90,7 +91,7 @@ export async function startWebhookServer(options: HarnessOptions = {}): Promise<
       if (res.statusCode !== 202) throw new Error(`submit answered ${res.statusCode}: ${res.body}`);
       return (JSON.parse(res.body) as { request_id: string }).request_id;
     },
-    waitFor(name, predicate = () => true, timeoutMs = 5000) {
+    waitFor(name, predicate = () => true, timeoutMs = SAFETY_NET_MS) {
       return keep(
         new Promise((resolve, reject) => {
           const timer = setTimeout(() => {
