@@ -6,7 +6,7 @@
  * newest `scanMax` requests created since `from` and the open part at most
  * `scanMax + 1` pending/processing requests, both from indexes over small
  * columns (`requests_created`, `requests_tenant_created`, `requests_open`:
- * SQLite 0006, PostgreSQL 0003), so the database never opens a row's input or
+ * SQLite 0005, PostgreSQL 0003), so the database never opens a row's input or
  * result and the answer's cost is the same for 1-byte and 10-MB requests.
  * Everything is aggregated by the database (counts per status, per bucket,
  * the queued series, nearest-rank percentiles with window functions); Node
