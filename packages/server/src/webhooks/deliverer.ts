@@ -231,7 +231,8 @@ export class WebhookDeliverer {
     const retryAt = outcome.final || d.attempt > this.o.retries ? null : now + this.backoffMs(d.attempt);
     const failed = await store.deliveryFail({ ...ref, now, ...recorded, error: outcome.error, retryAt });
     if (!failed) return log.warn(context, 'webhook attempt failed, and this node had lost its lease on the delivery');
-    log.warn({ ...context, error: outcome.error, next_attempt_at: retryAt }, retryAt === null ? 'webhook delivery failed' : 'webhook attempt failed; will retry');
+    const refusal = 'logDetail' in outcome && outcome.logDetail !== undefined ? { refusal: outcome.logDetail } : {};
+    log.warn({ ...context, error: outcome.error, ...refusal, next_attempt_at: retryAt }, retryAt === null ? 'webhook delivery failed' : 'webhook attempt failed; will retry');
     this.events.emit(retryAt === null ? 'delivery:failed' : 'delivery:retrying', { delivery: failed });
   }
 
