@@ -37,7 +37,15 @@ describe('delivery log and redelivery', () => {
     assert.equal(entry.last_status_code, 500);
     assert.equal(entry.last_error.type, 'http_status');
     assert.equal(entry.next_attempt_at, new Date(h.clock.now() + 5000).toISOString());
-    assert.deepEqual(Object.keys(entry.attempts[0]).sort(), ['attempt', 'duration_ms', 'error', 'response_excerpt', 'series', 'started_at', 'status_code']);
+    assert.deepEqual(Object.keys(entry.attempts[0]).sort(), [
+      'attempt',
+      'duration_ms',
+      'error',
+      'response_excerpt',
+      'series',
+      'started_at',
+      'status_code',
+    ]);
     assert.equal(entry.attempts[0].response_excerpt, 'answer 500');
 
     const tasks = await h.inject({ method: 'GET', url: `/v1/tasks/${id}/deliveries`, headers: ALPHA });
@@ -71,7 +79,11 @@ describe('delivery log and redelivery', () => {
       ],
     );
 
-    const missing = await h.inject({ method: 'POST', url: `/v1/requests/${id}/deliveries/dlv_01aaaaaaaaaaaaaaaaaaaaaaaa/redeliver`, headers: ALPHA });
+    const missing = await h.inject({
+      method: 'POST',
+      url: `/v1/requests/${id}/deliveries/dlv_01aaaaaaaaaaaaaaaaaaaaaaaa/redeliver`,
+      headers: ALPHA,
+    });
     assert.equal(errorOf(missing).type, 'delivery_not_found');
     const foreign = await h.inject({ method: 'POST', url: `/v1/tasks/${id}/deliveries/${entry.delivery_id}/redeliver`, headers: BETA });
     assert.equal(errorOf(foreign).type, 'request_not_found');
@@ -118,13 +130,23 @@ describe('SSRF guard', () => {
       'http://0.0.0.0/',
     ];
     for (const url of urls) {
-      const res = await h.inject({ method: 'POST', url: `/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(url)}`, payload: {}, headers: ALPHA });
+      const res = await h.inject({
+        method: 'POST',
+        url: `/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(url)}`,
+        payload: {},
+        headers: ALPHA,
+      });
       assert.equal(res.statusCode, 422, url);
       const error = errorOf(res);
       assert.deepEqual([error.type, error.field], ['validation_error', 'webhook_url'], url);
     }
     const long = `https://example.com/${'a'.repeat(2100)}`;
-    const res = await h.inject({ method: 'POST', url: `/v1/operations/echo?webhook_url=${encodeURIComponent(long)}`, payload: {}, headers: ALPHA });
+    const res = await h.inject({
+      method: 'POST',
+      url: `/v1/operations/echo?webhook_url=${encodeURIComponent(long)}`,
+      payload: {},
+      headers: ALPHA,
+    });
     assert.equal(errorOf(res).field, 'webhook_url', 'longer than 2048 characters');
     assert.equal(h.lookups.length, 0, 'no name was resolved');
   });
@@ -151,7 +173,8 @@ describe('SSRF guard', () => {
       const log = await h.inject({ method: 'GET', url: `/v1/requests/${id}/deliveries`, headers: ALPHA });
       assert.equal(log.statusCode, 200);
       assert.match(log.body, /forbidden_target/);
-      for (const leak of [...addresses, 'resolves to', 'private', 'loopback', 'metadata']) assert.ok(!log.body.includes(leak), `${leak} in ${log.body}`);
+      for (const leak of [...addresses, 'resolves to', 'private', 'loopback', 'metadata'])
+        assert.ok(!log.body.includes(leak), `${leak} in ${log.body}`);
     }
     assert.deepEqual(h.lookups, ['evil.example', 'meta.example', 'mixed.example']);
     assert.equal(receiver.count('/ssrf'), 0);
@@ -189,7 +212,12 @@ describe('SSRF guard', () => {
   test('without an allowlist the loopback receiver is refused; with 127.0.0.1 allowlisted it is reached', async (t) => {
     const closed = await startWebhookServer({ overrides: { webhooks: { allow: [] } } });
     t.after(() => closed.close());
-    const res = await closed.inject({ method: 'POST', url: `/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(receiver.url)}`, payload: {}, headers: ALPHA });
+    const res = await closed.inject({
+      method: 'POST',
+      url: `/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(receiver.url)}`,
+      payload: {},
+      headers: ALPHA,
+    });
     assert.equal(errorOf(res).type, 'validation_error');
     const open = await startWebhookServer();
     t.after(() => open.close());
