@@ -16,8 +16,14 @@
  *   target checked like the first (a trusted origin that redirects elsewhere
  *   is checked too). As in the fetch standard: 301/302 turn POST into GET and
  *   303 turns anything but GET/HEAD into GET, dropping the body; 307/308 keep
- *   both (a streamed body cannot be sent twice: refused); credentials
- *   (`authorization`, `cookie`, `proxy-authorization`) are not sent to another origin.
+ *   both (a streamed body cannot be sent twice: refused). A hop to another
+ *   origin carries only the {@link CROSS_ORIGIN_HEADERS} (so an operator's
+ *   `X-Api-Key`, `api-key`, `Authorization` or cookie never follows a redirect
+ *   off its upstream), and a 307/308 to another origin with a body is refused
+ *   with `fetch_redirect_refused`: the body (a tenant's input, sent with the
+ *   operator's credentials) goes only to the origin it was written for.
+ * - **URL credentials** (`http://user:pw@host/`) are refused as
+ *   `fetch_invalid_url`, and URLs are logged without them.
  * - **Time.** One timer covers connect, every hop and the whole body
  *   (`timeoutMs`, 0: none of its own); the caller's `signal` aborts too.
  * - **Size.** A declared `content-length` over `maxResponseBytes` fails at
@@ -104,7 +110,20 @@ export const FETCH_DEFAULTS: Readonly<FetchLimits> = { maxRedirects: 5, timeoutM
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
-const CREDENTIALS = ['authorization', 'cookie', 'proxy-authorization'];
+/**
+ * The request headers a hop to another origin keeps; every other header (an
+ * operator's `X-Api-Key`, `Authorization`, cookies, custom headers) stays with
+ * the origin it was set for.
+ */
+export const CROSS_ORIGIN_HEADERS: readonly string[] = [
+  'accept',
+  'accept-language',
+  'cache-control',
+  'content-language',
+  'content-type',
+  'pragma',
+  'user-agent',
+];
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'];
 
 type Body = UndiciRequestInit['body'];
@@ -189,7 +208,7 @@ export class GuardedFetcher {
           });
         } catch (err) {
           if (callerSignal?.aborted) throw callerSignal.reason;
-          return fail(this.failureOf(err, controller.signal), { url: url.href, hop, err });
+          return fail(this.failureOf(err, controller.signal), { url: loggable(url), hop, err });
         }
         const location = response.headers.get('location');
         if (!REDIRECTS.has(response.status) || location === null || init.redirect === 'manual') {
@@ -197,7 +216,7 @@ export class GuardedFetcher {
             maxResponseBytes,
             controller,
             finish,
-            fail: (f) => fail(f, { url: url.href }),
+            fail: (f) => fail(f, { url: loggable(url) }),
             redirected: hop > 0,
           });
         }
@@ -209,8 +228,8 @@ export class GuardedFetcher {
               ? 'The URL answered with a redirect, and this fetch follows none'
               : `The fetch was redirected more than ${maxRedirects} times`;
           return fail(new FetchFailure('fetch_redirect_refused', message, { details: { max_redirects: maxRedirects } }), {
-            url: from.href,
-            location,
+            url: loggable(from),
+            location: loggable(location, from),
           });
         }
         url = this.checkedUrl(location, trusted, fail, from);
@@ -219,13 +238,23 @@ export class GuardedFetcher {
           method = 'GET';
           body = null;
           for (const name of BODY_HEADERS) headers.delete(name);
+        } else if (body !== null && body !== undefined && url.origin !== from.origin) {
+          return fail(
+            new FetchFailure(
+              'fetch_redirect_refused',
+              `The fetch was redirected with ${status} to another origin, which would need the request body sent there`,
+            ),
+            { url: loggable(from), location: loggable(url) },
+          );
         } else if (body !== null && body !== undefined && !replayable(body)) {
           return fail(
             new FetchFailure('fetch_redirect_refused', `The fetch was redirected with ${status}, which needs the streamed body sent again`),
-            { url: from.href, location },
+            { url: loggable(from), location: loggable(url) },
           );
         }
-        if (url.origin !== from.origin) for (const name of CREDENTIALS) headers.delete(name);
+        if (url.origin !== from.origin) {
+          for (const name of [...headers.keys()]) if (!CROSS_ORIGIN_HEADERS.includes(name)) headers.delete(name);
+        }
       }
     } catch (err) {
       finish();
@@ -250,11 +279,14 @@ export class GuardedFetcher {
       url = new URL(href, base);
     } catch {
       return fail(new FetchFailure('fetch_invalid_url', 'The URL to fetch is not a valid absolute http(s) URL'), {
-        url: href.slice(0, 500),
+        url: loggable(href),
       });
     }
-    const invalid = (message: string) => fail(new FetchFailure('fetch_invalid_url', message), { url: href.slice(0, 500) });
+    const invalid = (message: string) => fail(new FetchFailure('fetch_invalid_url', message), { url: loggable(url) });
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return invalid('Only http and https URLs can be fetched');
+    if (url.username !== '' || url.password !== '') {
+      return invalid('The URL to fetch may not carry a user name or password; send credentials in a header');
+    }
     if (url.href.length > FETCH_URL_MAX_LENGTH) return invalid(`The URL to fetch is longer than ${FETCH_URL_MAX_LENGTH} characters`);
     if (trusted.has(url.origin)) return url;
     // What is left to refuse without DNS: a literal forbidden address, or a loopback name.
@@ -262,7 +294,7 @@ export class GuardedFetcher {
     if (refusal === null) return url;
     const host = hostOf(url);
     return fail(forbidden(isIP(host) === 0 ? 'a loopback name' : (forbiddenReason(host) ?? 'a forbidden address')), {
-      url: url.href,
+      url: loggable(url),
       refusal,
     });
   }
@@ -270,7 +302,14 @@ export class GuardedFetcher {
   private failureOf(err: unknown, signal: AbortSignal): FetchFailure {
     if (signal.reason instanceof FetchFailure) return signal.reason;
     const refused = findCause(err, (e) => e.code === FORBIDDEN_TARGET_CODE);
-    if (refused) return forbidden(refused instanceof ForbiddenTargetError ? refused.reason : 'a forbidden address');
+    // A name that resolved to a forbidden address: which address, or what kind, is for the log only
+    // (a tenant could otherwise resolve internal names through it).
+    if (refused) {
+      return forbidden('an address', {
+        cause: err,
+        refusal: refused instanceof ForbiddenTargetError ? refused.detail : refused.message,
+      });
+    }
     const code = findCause(err, (e) => typeof e.code === 'string')?.code;
     const shown = typeof code === 'string' ? code : 'network error';
     return new FetchFailure('fetch_unreachable', `The URL could not be fetched (${shown})`, {
@@ -280,12 +319,31 @@ export class GuardedFetcher {
   }
 }
 
-/** A refusal as tenants see it: what kind of address, not which (the log has that). */
-function forbidden(kind: string): FetchFailure {
+/**
+ * A refusal as tenants see it: for a literal address in the URL (which the
+ * tenant wrote) what kind it is; for a host name only that it is not allowed.
+ * The log has which address and how the name resolved.
+ */
+function forbidden(kind: string, log?: { cause: unknown; refusal: string }): FetchFailure {
   return new FetchFailure(
     'fetch_forbidden',
-    `The URL (or a redirect) leads to ${kind}, which operations may not fetch from unless fetch.allow lists it`,
+    `The URL (or a redirect) leads to ${kind} that operations may not fetch from unless fetch.allow lists it`,
+    log === undefined ? {} : { cause: Object.assign(new Error(log.refusal), { cause: log.cause }) },
   );
+}
+
+/** A URL as it may be logged: without a user name or password, at most 500 characters. */
+function loggable(href: string | URL, base?: URL): string {
+  try {
+    const url = new URL(href, base);
+    url.username = '';
+    url.password = '';
+    return url.href.slice(0, 500);
+  } catch {
+    return String(href)
+      .replace(/\/\/[^/@]*@/, '//')
+      .slice(0, 500);
+  }
 }
 
 function definedLimits(init: GuardedFetchInit): Partial<FetchLimits> {

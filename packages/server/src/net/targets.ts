@@ -55,13 +55,23 @@ export function withHosts(hosts: Readonly<Record<string, string>>, fallback: Res
 /** The `code` of a {@link ForbiddenTargetError}, wherever undici wraps it. */
 export const FORBIDDEN_TARGET_CODE = 'ERR_WEBHOOK_FORBIDDEN_TARGET';
 
-/** The error a refused connection fails with (`code` is what the deliverer and the guarded fetch match). */
+/**
+ * The error a refused connection fails with (`code` is what the deliverer and
+ * the guarded fetch match). Its `message` is what a tenant may see: that the
+ * target is not allowed and which allowlist would open it, never the address
+ * a name resolved to (a tenant could map internal DNS with it); `detail` has
+ * the address and the resolution, for the operator's log.
+ */
 export class ForbiddenTargetError extends Error {
   readonly code = FORBIDDEN_TARGET_CODE;
-  /** @param reason What the address is, without it: "a loopback address". */
+  /**
+   * @param reason What the address is, without it: "a loopback address".
+   * @param detail The refusal with the address, for logs: "10.0.0.5 is a private address (db.corp resolves to it); …".
+   */
   constructor(
     message: string,
     readonly reason = 'a forbidden address',
+    readonly detail = message,
   ) {
     super(message);
     this.name = 'ForbiddenTargetError';
@@ -255,7 +265,8 @@ export class TargetPolicy {
           for (const { address } of addresses) {
             const refusal = this.refusal(hostname, address);
             if (refusal !== null) {
-              callback(new ForbiddenTargetError(refusal, forbiddenReason(address) ?? undefined));
+              const shown = `The target is not allowed: ${this.label.subject} may not reach ${hostname} unless ${this.label.setting} lists it`;
+              callback(new ForbiddenTargetError(shown, forbiddenReason(address) ?? undefined, refusal));
               return;
             }
           }

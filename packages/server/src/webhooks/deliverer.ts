@@ -133,7 +133,12 @@ export class WebhookDeliverer {
         this.again = false;
         const free = this.o.concurrency - this.inFlight.size;
         if (this.state !== 'running' || free <= 0) break;
-        const claimed = await this.o.store.deliveryClaim({ owner: this.o.owner, now: this.o.clock.now(), leaseMs: this.o.leaseMs, limit: free });
+        const claimed = await this.o.store.deliveryClaim({
+          owner: this.o.owner,
+          now: this.o.clock.now(),
+          leaseMs: this.o.leaseMs,
+          limit: free,
+        });
         for (const delivery of claimed) this.launch(delivery);
         if (claimed.length < free && !this.again) break;
       }
@@ -145,7 +150,8 @@ export class WebhookDeliverer {
       this.failures += 1;
       const backoff = Math.min(this.o.pollMs * 2 ** (this.failures - 1), this.o.pollMs * 16);
       if (this.failures === 1) this.o.log.error({ err }, 'webhook deliverer could not claim; will try again');
-      else if (Number.isInteger(Math.log2(this.failures))) this.o.log.warn({ err, failures: this.failures, retry_in_ms: backoff }, 'webhook deliverer still cannot claim; backing off');
+      else if (Number.isInteger(Math.log2(this.failures)))
+        this.o.log.warn({ err, failures: this.failures, retry_in_ms: backoff }, 'webhook deliverer still cannot claim; backing off');
       this.armIn(backoff);
     } finally {
       this.pumping = false;
@@ -231,7 +237,11 @@ export class WebhookDeliverer {
     const retryAt = outcome.final || d.attempt > this.o.retries ? null : now + this.backoffMs(d.attempt);
     const failed = await store.deliveryFail({ ...ref, now, ...recorded, error: outcome.error, retryAt });
     if (!failed) return log.warn(context, 'webhook attempt failed, and this node had lost its lease on the delivery');
-    log.warn({ ...context, error: outcome.error, next_attempt_at: retryAt }, retryAt === null ? 'webhook delivery failed' : 'webhook attempt failed; will retry');
+    const refusal = 'logDetail' in outcome && outcome.logDetail !== undefined ? { refusal: outcome.logDetail } : {};
+    log.warn(
+      { ...context, error: outcome.error, ...refusal, next_attempt_at: retryAt },
+      retryAt === null ? 'webhook delivery failed' : 'webhook attempt failed; will retry',
+    );
     this.events.emit(retryAt === null ? 'delivery:failed' : 'delivery:retrying', { delivery: failed });
   }
 

@@ -11,7 +11,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { DeliveryError } from '../model/index.js';
-import { FORBIDDEN_TARGET_CODE } from '../net/index.js';
+import { FORBIDDEN_TARGET_CODE, ForbiddenTargetError } from '../net/index.js';
 
 /** Bytes of the response body kept in the attempt log. */
 export const RESPONSE_EXCERPT_BYTES = 1024;
@@ -35,6 +35,8 @@ export interface SendOutcome {
   error: DeliveryError | null;
   /** The delivery must not be retried (410 Gone, forbidden target). */
   final: boolean;
+  /** For the operator's log only, never stored: which address a refused name resolved to. */
+  logDetail?: string;
 }
 
 export async function sendWebhook(p: SendParams): Promise<SendOutcome> {
@@ -92,7 +94,11 @@ async function readCapped(body: Dispatcher.ResponseData['body'], max: number): P
 function failureOf(err: unknown, signal: AbortSignal): SendOutcome {
   const none = { statusCode: null, responseExcerpt: null };
   const forbidden = findCause(err, (e) => e.code === FORBIDDEN_TARGET_CODE);
-  if (forbidden) return { ...none, error: { type: 'forbidden_target', message: forbidden.message }, final: true };
+  if (forbidden) {
+    // The tenant reads the delivery log: the stored message names no address; the log line does.
+    const logDetail = forbidden instanceof ForbiddenTargetError ? forbidden.detail : forbidden.message;
+    return { ...none, error: { type: 'forbidden_target', message: forbidden.message }, final: true, logDetail };
+  }
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     const message = reason instanceof Error ? reason.message : 'The attempt was aborted';

@@ -7,11 +7,15 @@
  *   failure with its type and a plain message only; the full error, stack
  *   included, is in the server log under the request id. A failure written for
  *   tenants (boolean `retryable`) keeps its message and details.
+ * - A `command` program that fails (a traceback naming files on stderr, a
+ *   missing program at a path) gives the tenant the type, "The program exited
+ *   with status 1" and `{exit_code, signal}`; the program, its folder and the
+ *   stderr tail are in the log under the request id.
  * - A 5xx caused by another error answers the catalog message, not the cause's.
  * - The start-up banner masks the database password.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -56,6 +60,17 @@ describe('failures the tenant reads', () => {
       writeFileSync(join(dir, file), source);
       operations[file.replace('.mjs', '')] = { module: `./${file}` };
     }
+    // A command program that dies with a Python-style traceback naming the operator's files on stderr.
+    const scripts = join(dir, 'secret-project', 'bin');
+    mkdirSync(scripts, { recursive: true });
+    const traceback = [
+      'Traceback (most recent call last):',
+      `  File "${SECRET_PATH}.py", line 12, in <module>`,
+      "    conn = connect('postgres://billing:pw-9x2@db.corp:5432/billing')",
+      'ConnectionRefusedError: [Errno 111] Connection refused',
+    ].join('\n');
+    operations['crashes'] = { command: { run: ['/bin/sh', '-c', `printf '%s\\n' "$0" >&2; exit 1`, traceback], cwd: scripts } };
+    operations['vanished'] = { command: { run: [join(scripts, 'no-such-tool')], cwd: scripts } };
     const config = loadConfig({
       baseDir: dir,
       env: {},
@@ -101,6 +116,28 @@ describe('failures the tenant reads', () => {
   test('a thrown string is not repeated either', async () => {
     const { body } = await failWith('string');
     assert.doesNotMatch(body, /secret-project/);
+  });
+
+  test('a command program printing a traceback: the exit status for the tenant; traceback, program and folder in the log', async () => {
+    const { id, error, body } = await failWith('crashes');
+    assert.deepEqual(error, {
+      type: 'command_failed',
+      message: 'The program exited with status 1',
+      retryable: false,
+      details: { exit_code: 1, signal: null },
+    });
+    assert.doesNotMatch(body, /Traceback|secret-project|\/home\/|pw-9x2|db\.corp|\/bin\/sh|ConnectionRefused/);
+    const logged = logLines.filter((line) => line.includes(id)).join('\n');
+    assert.match(logged, /Traceback.*secret-project\/handlers\/leaky\.ts\.py/, 'stderr is logged under the request id');
+    assert.match(logged, /secret-project\/bin/, 'so is the working folder');
+  });
+
+  test('a command program that cannot be started: neither its path nor the folder reach the tenant', async () => {
+    const { id, error, body } = await failWith('vanished');
+    assert.equal(error.type, 'command_not_found');
+    assert.deepEqual(error.details, { code: 'ENOENT' });
+    assert.doesNotMatch(body, /secret-project|no-such-tool|errand-leaks/);
+    assert.ok(logLines.some((line) => line.includes(id) && line.includes('no-such-tool')));
   });
 
   test('a failure written for the tenant keeps its type, message and details', async () => {

@@ -24,21 +24,26 @@ import type { Resolver } from '../../src/net/index.js';
 
 const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../../examples/errand.yaml', import.meta.url));
 const SECRET = 'SECRET-7f3a9c-internal-admin-token';
+const OPERATOR_KEY = 'OPERATOR-KEY-5d1e';
 
 interface Listening {
   server: Server;
   port: number;
   hits: string[];
+  /** The request headers of each hit, in order. */
+  headers: IncomingMessage['headers'][];
 }
 
 async function listen(host: string, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listening> {
   const hits: string[] = [];
+  const headers: IncomingMessage['headers'][] = [];
   const server = createHttpServer((req, res) => {
     hits.push(req.url ?? '/');
+    headers.push(req.headers);
     handler(req, res);
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
-  return { server, port: (server.address() as AddressInfo).port, hits };
+  return { server, port: (server.address() as AddressInfo).port, hits, headers };
 }
 
 const close = (l: Listening | undefined) =>
@@ -93,6 +98,11 @@ before(async () => {
       operations: {
         // The http kind: its configured upstream is trusted; where it redirects is not.
         'via-http': { http: { url: `http://127.0.0.1:${redirector.port}/hop`, method: 'GET' }, retry: { max_attempts: 1 } },
+        // The same upstream with an operator secret in a configured header.
+        'via-http-key': {
+          http: { url: `http://127.0.0.1:${redirector.port}/hop`, method: 'GET', headers: { 'x-api-key': OPERATOR_KEY } },
+          retry: { max_attempts: 1 },
+        },
       },
     },
   });
@@ -181,6 +191,8 @@ describe('analyze-document refuses internal document_url targets (the default in
     const outcome = await run('analyze-document', { document_url: `http://docs.example.com:${secret4.port}/` });
     assert.ok(!outcome.error?.message.includes('127.0.0.1'), outcome.error?.message);
     assert.ok(!outcome.error?.message.includes(String(secret4.port)), outcome.error?.message);
+    // Not even what kind of address the name resolved to: a tenant could map internal DNS with it.
+    assert.ok(!/loopback|private/.test(outcome.error?.message ?? ''), outcome.error?.message);
   });
 });
 
@@ -189,6 +201,15 @@ describe('the http kind: its configured upstream is trusted, its redirects are c
     for (const to of [`http://127.0.0.1:${secret4.port}/`, `http://[::1]:${port6}/`]) {
       assertRefused(await run('via-http', { to }), `http kind redirected to ${to}`);
     }
+  });
+
+  test("a redirect from the trusted upstream to another allowed origin does not carry the operator's configured headers", async () => {
+    const ok = await run('via-http-key', { to: `http://redirector.test:${redirector.port}/landing` });
+    assert.equal(ok.status, 'completed', ok.raw);
+    const hop = redirector.headers[redirector.hits.lastIndexOf('/landing')];
+    assert.ok(hop, 'the other origin was reached');
+    assert.equal(hop['x-api-key'], undefined, 'the operator key stayed with its upstream');
+    assert.equal(redirector.headers[redirector.hits.findLastIndex((h) => h.startsWith('/hop'))]?.['x-api-key'], OPERATOR_KEY);
   });
 
   test('a redirect within the trusted origin is followed', async () => {

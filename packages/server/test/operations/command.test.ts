@@ -142,7 +142,9 @@ describe('command kind: bad programs fail clearly', () => {
     assert.equal(body.status, 'failed');
     assert.equal(body.error.type, 'command_not_found');
     assert.equal(body.error.retryable, false);
-    assert.match(body.error.message as string, /errand-no-such-program-xyz.*not found/);
+    assert.match(body.error.message as string, /could not be started: it was not found/);
+    assert.ok(!(body.error.message as string).includes('errand-no-such-program-xyz'), 'the path is for the log, not the tenant');
+    assert.equal(body.error.details.code, 'ENOENT');
   });
 
   test('a program without execute permission → command_not_found saying so', async () => {
@@ -152,13 +154,14 @@ describe('command kind: bad programs fail clearly', () => {
     assert.match(body.error.message as string, /not executable/);
   });
 
-  test('a non-zero exit → command_failed with the exit status and the tail of stderr', async () => {
+  test('a non-zero exit → command_failed with the exit status; the tail of stderr stays out of the request', async () => {
     const body = await runSync('once', { mode: 'exit', code: 3 });
     assert.equal(body.status, 'failed');
     assert.equal(body.error.type, 'command_failed');
     assert.equal(body.error.retryable, false);
-    assert.match(body.error.message as string, /exited with status 3.*disk on fire/);
-    assert.equal(body.error.details.exit_code, 3);
+    assert.equal(body.error.message, 'The program exited with status 3');
+    assert.deepEqual(body.error.details, { exit_code: 3, signal: null });
+    assert.ok(!JSON.stringify(body).includes('disk on fire'));
   });
 
   test('exit status 75 (EX_TEMPFAIL) is retried', async () => {
@@ -169,11 +172,11 @@ describe('command kind: bad programs fail clearly', () => {
     assert.equal(final.error?.type, 'command_failed');
   });
 
-  test('garbage on stdout → command_invalid_output quoting the start of it', async () => {
+  test('garbage on stdout → command_invalid_output (the start of stdout goes to the log)', async () => {
     const body = await runSync('once', { mode: 'garbage' });
     assert.equal(body.status, 'failed');
     assert.equal(body.error.type, 'command_invalid_output');
-    assert.match(body.error.message as string, /hello world/);
+    assert.match(body.error.message as string, /printed no JSON result/);
   });
 
   test('a stdout flood is cut at max_output → command_output_too_large, and the program is stopped', async () => {

@@ -127,15 +127,72 @@ describe('redirects', () => {
     assert.equal(a.seen.at(-1)?.body, '{"x":1}');
   });
 
-  test('credentials go to the same origin, never to another one', async () => {
-    const headers = { authorization: 'Bearer secret-token', cookie: 'session=1', 'x-other': 'kept' };
+  test('headers go to the same origin; another origin gets only the safe ones (no operator secret follows a redirect)', async () => {
+    const headers = {
+      authorization: 'Bearer secret-token',
+      cookie: 'session=1',
+      'x-api-key': 'operator-key',
+      'api-key': 'azure-key',
+      'x-other': 'custom',
+      accept: 'application/json',
+      'accept-language': 'de',
+      'user-agent': 'errand-test',
+    };
     await (await fetcher.fetch(`${a.base}/redirect?to=${encodeURIComponent('/same')}`, { headers })).text();
-    assert.equal(a.seen.at(-1)?.headers.authorization, 'Bearer secret-token');
+    const atA = a.seen.at(-1);
+    assert.equal(atA?.headers.authorization, 'Bearer secret-token');
+    assert.equal(atA?.headers['x-api-key'], 'operator-key');
     await (await fetcher.fetch(`${a.base}/redirect?to=${encodeURIComponent(`${b.base}/other`)}`, { headers })).text();
     const atB = b.seen.at(-1);
-    assert.equal(atB?.headers.authorization, undefined);
-    assert.equal(atB?.headers.cookie, undefined);
-    assert.equal(atB?.headers['x-other'], 'kept');
+    assert.equal(atB?.url, '/other');
+    for (const name of ['authorization', 'cookie', 'x-api-key', 'api-key', 'x-other']) assert.equal(atB?.headers[name], undefined, name);
+    assert.deepEqual(
+      [atB?.headers.accept, atB?.headers['accept-language'], atB?.headers['user-agent']],
+      ['application/json', 'de', 'errand-test'],
+    );
+  });
+
+  test('a 307/308 to another origin with a body → fetch_redirect_refused (the body and headers stay home); without a body it is followed', async () => {
+    for (const code of [307, 308]) {
+      const before = b.seen.length;
+      await assert.rejects(
+        fetcher.fetch(`${a.base}/redirect?code=${code}&to=${encodeURIComponent(`${b.base}/post`)}`, {
+          method: 'POST',
+          body: '{"tenant":"input"}',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'operator-key' },
+        }),
+        typeOf('fetch_redirect_refused'),
+      );
+      assert.equal(b.seen.length, before, `${code}: the other origin was not contacted`);
+      const res = await fetcher.fetch(`${a.base}/redirect?code=${code}&to=${encodeURIComponent(`${b.base}/get`)}`, {
+        headers: { 'x-api-key': 'operator-key' },
+      });
+      assert.equal(await res.text(), 'b saw GET');
+      assert.equal(b.seen.at(-1)?.headers['x-api-key'], undefined);
+    }
+    const same = await fetcher.fetch(`${a.base}/redirect?code=307&to=%2Fecho-post`, { method: 'POST', body: 'same origin' });
+    await same.text();
+    assert.deepEqual([a.seen.at(-1)?.method, a.seen.at(-1)?.body], ['POST', 'same origin'], 'within the origin a 307 keeps the body');
+  });
+
+  test('a URL with a user name or password → fetch_invalid_url, not retried, and the password is not logged', async () => {
+    const lines: unknown[] = [];
+    const log = { warn: (obj: unknown) => void lines.push(obj) };
+    const port = new URL(a.base).port;
+    for (const url of [`http://user:hunter2@127.0.0.1:${port}/`, `http://hunter2@127.0.0.1:${port}/`]) {
+      const before = a.seen.length;
+      await assert.rejects(fetcher.fetch(url, {}, log as never), (err: { type?: string; retryable?: boolean; message: string }) => {
+        assert.equal(err.type, 'fetch_invalid_url');
+        assert.equal(err.retryable, false);
+        assert.ok(!err.message.includes('hunter2'), err.message);
+        return true;
+      });
+      assert.equal(a.seen.length, before, 'nothing was sent');
+    }
+    const redirected = `${a.base}/redirect?to=${encodeURIComponent(`http://u:hunter2@127.0.0.1:${port}/x`)}`;
+    await assert.rejects(fetcher.fetch(redirected, {}, log as never), typeOf('fetch_invalid_url'));
+    assert.equal(lines.length, 3);
+    assert.ok(!JSON.stringify(lines).includes('hunter2'), JSON.stringify(lines));
   });
 
   test('more than maxRedirects hops, redirect: "error", or a streamed body to resend → fetch_redirect_refused', async () => {

@@ -24,6 +24,13 @@
  * names in `env_passthrough`, then `env`, then ERRAND_REQUEST_ID,
  * ERRAND_OPERATION and ERRAND_ATTEMPT. Errand's keys, store URL and provider
  * secrets stay out unless an operator lists them.
+ *
+ * A failed run tells the tenant only what happened ("The program exited with
+ * status 2", details `{exit_code, signal}`): the program's path, the working
+ * folder, the spawn error and the stderr tail can name files, hosts and
+ * secrets, so they go to the request's log lines (`ctx.log`, under the
+ * request id) for the operator. A program's own `{"error": …}` line is
+ * written for the tenant and is passed on as it is.
  */
 import { createInterface } from 'node:readline';
 import type { CommandKindConfig } from '../../config/index.js';
@@ -31,7 +38,7 @@ import { RequestFailure } from '../../model/index.js';
 import type { OperationContext, OperationDefinition } from '../define.js';
 import { spawnGroup, stopGroup, type GroupChild } from './processGroups.js';
 
-/** Bytes of stderr kept for the error message of a failed run. */
+/** Bytes of stderr kept for the log line of a failed run (tenants never see stderr). */
 const STDERR_TAIL_BYTES = 2000;
 /** Exit status a program uses to ask for a retry (EX_TEMPFAIL in sysexits.h). */
 export const EXIT_TEMPFAIL = 75;
@@ -91,7 +98,7 @@ async function runCommand(
   try {
     child = await spawnGroup(program, args, { cwd, env: programEnvironment(spec, ctx) });
   } catch (error) {
-    throw spawnFailure(error as NodeJS.ErrnoException, program, spec.cwd);
+    throw spawnFailure(error as NodeJS.ErrnoException, program, spec.cwd, ctx);
   }
   return watch(child, spec, program, input, ctx);
 }
@@ -140,7 +147,7 @@ function watch(child: GroupChild, spec: CommandKindConfig, program: string, inpu
       if (stdoutBytes > spec.max_output && stopping === undefined) {
         terminate(
           RequestFailure.nonRetryable(
-            `The command ${program} wrote more than ${spec.max_output} bytes to stdout; it was stopped. Raise command.max_output or write less`,
+            `The program wrote more than ${spec.max_output} bytes to stdout; it was stopped. Raise command.max_output or write less`,
             {
               type: 'command_output_too_large',
               details: { limit_bytes: spec.max_output },
@@ -161,7 +168,7 @@ function watch(child: GroupChild, spec: CommandKindConfig, program: string, inpu
       }
       const [key, value] = message;
       if (key === 'result') result = { value };
-      else if (key === 'error') reported = reportedFailure(value, program);
+      else if (key === 'error') reported = reportedFailure(value);
       else if (key === 'output')
         steps = steps.then(() => ctx.emit(value)).catch((err: unknown) => ctx.log.warn({ err }, 'command output chunk not recorded'));
       else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
@@ -202,25 +209,24 @@ function watch(child: GroupChild, spec: CommandKindConfig, program: string, inpu
 
     function outcome(): unknown {
       if (stopping !== undefined) throw stopping;
-      if (spawnError) throw spawnFailure(spawnError, program, spec.cwd);
+      if (spawnError) throw spawnFailure(spawnError, program, spec.cwd, ctx);
       if (reported) throw reported;
       const stderr = stderrTail.trim();
-      const withStderr = stderr === '' ? '' : `; stderr ends with: ${stderr.slice(-500)}`;
-      if (exit?.signal) {
-        throw RequestFailure.retryable(`The command ${program} was killed by ${exit.signal}${withStderr}`, {
-          type: 'command_failed',
-          details: { signal: exit.signal, stderr },
-        });
-      }
-      if (exit?.code !== 0) {
-        const code = exit?.code ?? null;
+      if (exit?.signal || exit?.code !== 0) {
+        const signal = exit?.signal ?? null;
+        const code = signal === null ? (exit?.code ?? null) : null;
+        // The operator's view: which program, where, and what it said on stderr.
+        ctx.log.warn({ program, cwd: spec.cwd ?? process.cwd(), exit_code: code, signal, stderr }, 'command failed');
+        const details = { exit_code: code, signal };
+        if (signal !== null) throw RequestFailure.retryable(`The program was killed by ${signal}`, { type: 'command_failed', details });
         const retry = code === EXIT_TEMPFAIL;
-        const message = `The command ${program} exited with status ${code}${retry ? ' (temporary failure, will retry)' : ''}${withStderr}`;
-        const options = { type: 'command_failed', details: { exit_code: code, stderr } };
-        throw retry ? RequestFailure.retryable(message, options) : RequestFailure.nonRetryable(message, options);
+        const message = `The program exited with status ${code}${retry ? ' (temporary failure, will retry)' : ''}`;
+        throw retry
+          ? RequestFailure.retryable(message, { type: 'command_failed', details })
+          : RequestFailure.nonRetryable(message, { type: 'command_failed', details });
       }
       if (result) return result.value;
-      return resultFromText(other, program);
+      return resultFromText(other, program, ctx);
     }
   });
 }
@@ -243,7 +249,7 @@ function protocolMessage(line: string): [string, unknown] | undefined {
 }
 
 /** The result from stdout without a `result` line: the text as JSON, else its last JSON object/array line. */
-function resultFromText(lines: string[], program: string): unknown {
+function resultFromText(lines: string[], program: string, ctx: OperationContext): unknown {
   const text = lines.join('\n').trim();
   if (text === '') return null;
   try {
@@ -260,29 +266,29 @@ function resultFromText(lines: string[], program: string): unknown {
       // keep looking
     }
   }
-  throw RequestFailure.nonRetryable(
-    `The command ${program} printed no JSON result (stdout starts with ${JSON.stringify(text.slice(0, 120))}); print {"result": …} or a final JSON line`,
-    { type: 'command_invalid_output', details: { stdout: text.slice(0, 1000) } },
-  );
+  ctx.log.warn({ program, stdout: text.slice(0, 1000) }, 'command printed no JSON result');
+  throw RequestFailure.nonRetryable('The program printed no JSON result; print {"result": …} or a final JSON line', {
+    type: 'command_invalid_output',
+  });
 }
 
-function reportedFailure(value: unknown, program: string): RequestFailure {
+function reportedFailure(value: unknown): RequestFailure {
   const obj = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  const message =
-    typeof value === 'string' ? value : typeof obj.message === 'string' ? obj.message : `The command ${program} reported an error`;
+  const message = typeof value === 'string' ? value : typeof obj.message === 'string' ? obj.message : 'The program reported an error';
   const type = typeof obj.type === 'string' ? obj.type : 'command_failed';
   const options = { type, ...(obj.details === undefined ? {} : { details: obj.details }) };
   return obj.retryable === true ? RequestFailure.retryable(message, options) : RequestFailure.nonRetryable(message, options);
 }
 
-function spawnFailure(error: NodeJS.ErrnoException, program: string, cwd: string | undefined): RequestFailure {
+/** A program that could not be started: the tenant learns that and the error code; the log gets the path, folder and error. */
+function spawnFailure(error: NodeJS.ErrnoException, program: string, cwd: string | undefined, ctx: OperationContext): RequestFailure {
+  ctx.log.error(
+    { program, cwd: cwd ?? process.cwd(), code: error.code ?? null, err: error },
+    'command could not be started; fix operations.<name>.command.run',
+  );
   const why =
-    error.code === 'ENOENT'
-      ? `it was not found (looked for ${program.includes('/') ? 'the path' : 'it on PATH'}${cwd ? `, working folder ${cwd}` : ''})`
-      : error.code === 'EACCES'
-        ? 'it is not executable (check its permissions)'
-        : error.message;
-  return RequestFailure.nonRetryable(`The command ${program} could not be started: ${why}; fix operations.<name>.command.run`, {
+    error.code === 'ENOENT' ? 'it was not found' : error.code === 'EACCES' ? 'it is not executable' : 'the system refused to start it';
+  return RequestFailure.nonRetryable(`The program could not be started: ${why} (the operator's log has the details)`, {
     type: 'command_not_found',
     details: { code: error.code ?? null },
     cause: error,
