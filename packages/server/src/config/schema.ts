@@ -54,19 +54,26 @@ function webhookSecrets() {
   return z.union([one, z.array(one).min(1).max(5)]);
 }
 
-/** A `webhooks.allow` entry: a host name, an IP address, or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
-function isAllowEntry(entry: string): boolean {
+/** An IP address or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrCidr(entry: string): boolean {
   const [address = '', bits, extra] = entry.split('/');
   if (extra !== undefined) return false;
-  if (bits !== undefined) {
-    const family = isIP(address);
-    return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
-  }
-  return isIP(address) !== 0 || /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(address);
+  const family = isIP(address);
+  if (bits === undefined) return family !== 0;
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** A `webhooks.allow` entry: a host name, an IP address, or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
+function isAllowEntry(entry: string): boolean {
+  if (entry.includes('/')) return isAddressOrCidr(entry);
+  return (
+    isIP(entry) !== 0 || /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?)*\.?$/i.test(entry)
+  );
 }
 
 /** An allowlist of the SSRF guard (`webhooks.allow`, `fetch.allow`). */
-const allowList = () => z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]);
+const allowList = () =>
+  z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]);
 
 /** Names of operations, triggers and tenants: what may appear in a URL path segment. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -177,43 +184,49 @@ const llmKindSchema = z
 /** The ways an operation can be implemented; exactly one is given. */
 export const OPERATION_KINDS = ['module', 'http', 'command', 'llm'] as const;
 
-const operationSchema = z.strictObject({
-  /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
-  module: z.string().min(1, 'module must name a .js, .mjs or .ts file').optional(),
-  http: httpKindSchema.optional(),
-  command: commandKindSchema.optional(),
-  llm: llmKindSchema.optional(),
-  description: z.string().max(500).optional(),
-  /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
-  timeout: positiveDuration().optional(),
-  /** Whole-request timeout across attempts (overrides workflow.timeouts.workflow_timeout). */
-  workflow_timeout: positiveDuration().optional(),
-  retry: z
-    .strictObject({
-      max_attempts: retryFields.max_attempts.optional(),
-      initial_delay: retryFields.initial_delay.optional(),
-      max_delay: retryFields.max_delay.optional(),
-      backoff_factor: retryFields.backoff_factor.optional(),
-      jitter: retryFields.jitter.optional(),
-    })
-    .optional(),
-  /** Most requests of this operation running at once on this node. */
-  concurrency: z.number().int().min(1).max(10_000).optional(),
-  /** Prior guess of the run time in seconds, used until the operation has history. */
-  estimate_seconds: z.number().min(0).max(86_400 * 24).optional(),
-}).superRefine((op, ctx) => {
-  const given = OPERATION_KINDS.filter((kind) => op[kind] !== undefined);
-  if (given.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'needs one of module (a .js/.mjs/.ts file), http, command or llm' });
-  }
-  for (const extra of given.slice(1)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: [extra],
-      message: `cannot be combined with ${given[0]}: an operation has exactly one of module, http, command or llm`,
-    });
-  }
-});
+const operationSchema = z
+  .strictObject({
+    /** Path to a .js, .mjs or .ts file whose default export is the operation (relative to the config file). */
+    module: z.string().min(1, 'module must name a .js, .mjs or .ts file').optional(),
+    http: httpKindSchema.optional(),
+    command: commandKindSchema.optional(),
+    llm: llmKindSchema.optional(),
+    description: z.string().max(500).optional(),
+    /** Per-attempt timeout (overrides workflow.timeouts.task_timeout). */
+    timeout: positiveDuration().optional(),
+    /** Whole-request timeout across attempts (overrides workflow.timeouts.workflow_timeout). */
+    workflow_timeout: positiveDuration().optional(),
+    retry: z
+      .strictObject({
+        max_attempts: retryFields.max_attempts.optional(),
+        initial_delay: retryFields.initial_delay.optional(),
+        max_delay: retryFields.max_delay.optional(),
+        backoff_factor: retryFields.backoff_factor.optional(),
+        jitter: retryFields.jitter.optional(),
+      })
+      .optional(),
+    /** Most requests of this operation running at once on this node. */
+    concurrency: z.number().int().min(1).max(10_000).optional(),
+    /** Prior guess of the run time in seconds, used until the operation has history. */
+    estimate_seconds: z
+      .number()
+      .min(0)
+      .max(86_400 * 24)
+      .optional(),
+  })
+  .superRefine((op, ctx) => {
+    const given = OPERATION_KINDS.filter((kind) => op[kind] !== undefined);
+    if (given.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'needs one of module (a .js/.mjs/.ts file), http, command or llm' });
+    }
+    for (const extra of given.slice(1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [extra],
+        message: `cannot be combined with ${given[0]}: an operation has exactly one of module, http, command or llm`,
+      });
+    }
+  });
 
 /** A token bucket of submissions: `rate` per second, at most `burst` at once. */
 const submissionBucket = z.strictObject({
@@ -241,8 +254,8 @@ const limitsSchema = z.strictObject({
   waits_per_caller: z.number().int().min(1).max(1_000_000).default(100),
   failed_auth: z
     .strictObject({
-      /** Requests with a missing or unknown key one client address may make per window; past it, the address gets 429 until the window ends. */
-      max: z.number().int().min(1).max(1_000_000).default(20),
+      /** Requests with a missing or unknown key one client address may make per window; past it, the address gets 429 until the window ends. 0 turns the throttle off. */
+      max: z.number().int().min(0).max(1_000_000).default(20),
       window: positiveDuration().prefault('1m'),
     })
     .prefault({}),
@@ -278,6 +291,17 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8001),
         /** Largest request body accepted; bigger bodies get 413. */
         body_limit: size().prefault('1mb'),
+        /**
+         * Which peers are trusted proxies whose `X-Forwarded-For` names the client (Fastify's `trustProxy`):
+         * false (the TCP peer is the client), true (any peer), a hop count, or a list of addresses / CIDRs.
+         */
+        trust_proxy: z
+          .union([
+            z.boolean(),
+            z.number().int().min(1).max(100),
+            z.array(z.string().min(1).max(64).refine(isAddressOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8')).min(1),
+          ])
+          .default(false),
         /** How long SIGTERM waits for running handlers before exiting. */
         shutdown_grace: duration().prefault(30),
         /** Longest a sync request holds its HTTP call before answering 202 (default: the workflow timeout). */
@@ -308,7 +332,9 @@ export const configSchema = z
       .prefault({}),
     auth: z
       .strictObject({
-        keys: z.array(z.strictObject({ key: z.string().min(8, 'an API key must be at least 8 characters'), tenant: name('tenant') })).default([]),
+        keys: z
+          .array(z.strictObject({ key: z.string().min(8, 'an API key must be at least 8 characters'), tenant: name('tenant') }))
+          .default([]),
         admin_keys: z.array(z.string().min(8, 'an admin key must be at least 8 characters')).default([]),
       })
       .prefault({}),
@@ -316,7 +342,10 @@ export const configSchema = z
       .strictObject({
         mode: z.enum(['auto', 'sync', 'async']).default('auto'),
         threshold_seconds: z.number().min(0).default(30),
-        webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).nullable().default(null),
+        webhook_url: z
+          .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+          .nullable()
+          .default(null),
         webhook_retries: z.number().int().min(0).max(50).default(3),
         webhook_timeout: z.number().positive().max(300).default(10),
       })
@@ -454,7 +483,11 @@ export const configSchema = z
     }
     for (const [i, model] of (config.openai.models ?? []).entries()) {
       if (!Object.hasOwn(config.operations, model)) {
-        ctx.addIssue({ code: 'custom', path: ['openai', 'models', i], message: `names operation "${model}", which is not declared under operations` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['openai', 'models', i],
+          message: `names operation "${model}", which is not declared under operations`,
+        });
       }
     }
     for (const [trigger, spec] of Object.entries(config.triggers)) {
@@ -467,14 +500,22 @@ export const configSchema = z
       }
     }
     if (config.webhooks.lease <= config.async.webhook_timeout * 1000) {
-      ctx.addIssue({ code: 'custom', path: ['webhooks', 'lease'], message: 'must be longer than async.webhook_timeout (twice as long is a good choice)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'lease'],
+        message: 'must be longer than async.webhook_timeout (twice as long is a good choice)',
+      });
     }
     if (config.limits.headers_timeout > config.limits.request_timeout) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'headers_timeout'], message: 'must not be longer than limits.request_timeout' });
     }
     for (const operation of Object.keys(config.limits.submissions.operations)) {
       if (!Object.hasOwn(config.operations, operation)) {
-        ctx.addIssue({ code: 'custom', path: ['limits', 'submissions', 'operations', operation], message: `names operation "${operation}", which is not declared under operations` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['limits', 'submissions', 'operations', operation],
+          message: `names operation "${operation}", which is not declared under operations`,
+        });
       }
     }
     const seen = new Set<string>();

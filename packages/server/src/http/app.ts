@@ -9,7 +9,7 @@ import type { ErrandConfig } from '../config/index.js';
 import type { Engine } from '../engine/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { ErrandError } from '../model/index.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, keyScope } from './auth.js';
 import { registerBodyParser } from './body.js';
 import './caller.js';
 import { registerErrorHandling } from './errors.js';
@@ -42,6 +42,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.body_limit,
+    // request.ip: the client named by X-Forwarded-For when the peer is a trusted proxy, else the TCP peer.
+    trustProxy: trustProxy(config.server.trust_proxy),
     // Timeouts of limits.* (the limits layer, ./limits/).
     ...connectionOptions(config.limits),
     // Our own hook answers 503 shutting_down in the one error envelope instead.
@@ -61,9 +63,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   if (!auth.enabled) registerLoopbackGuard(app);
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (request) => {
-    // Decide on the matched route, not the raw URL: the router decodes %-escapes.
-    const path = request.routeOptions.url ?? decodePath(request.url);
-    if (path.startsWith('/v1/') || path === '/v1') request.caller = auth.authenticate(request);
+    if (keyScope(request) === 'api') request.caller = auth.authenticate(request);
   });
   registerBodyParser(app, config.server.body_limit);
   registerErrorHandling(app);
@@ -86,11 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   return app;
 }
 
-function decodePath(url: string): string {
-  const path = url.split('?')[0] ?? '';
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
+/** `server.trust_proxy` as Fastify takes it: a hop count n trusts the n nearest hops. */
+function trustProxy(setting: ErrandConfig['server']['trust_proxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }

@@ -46,6 +46,30 @@ export class Authenticator {
   }
 }
 
+/**
+ * Which key check `request` falls under — the one place that decides it, used
+ * by the auth hook (app.ts) and the failed-key throttle (limits/): `'api'` for
+ * every `/v1` path, matched by a route or not (an unknown `/v1` path still
+ * needs a key, so it is a 401 first and a 404 only with a good key); `'metrics'`
+ * for `/metrics` (its route checks an admin key when configured); else null.
+ */
+export function keyScope(request: FastifyRequest): 'api' | 'metrics' | null {
+  // Decide on the matched route, not the raw URL: the router decodes %-escapes.
+  const path = request.routeOptions.url ?? decodePath(request.url);
+  if (path === '/v1' || path.startsWith('/v1/')) return 'api';
+  if (path === '/metrics') return 'metrics';
+  return null;
+}
+
+function decodePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 function presentedKey(request: FastifyRequest): string | undefined {
   const authorization = request.headers.authorization;
   if (typeof authorization === 'string') {

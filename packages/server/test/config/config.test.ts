@@ -318,7 +318,10 @@ auth:
 
   test('a malformed ERRAND_API_KEYS entry is reported', () => {
     const error = loadError('', { ERRAND_API_KEYS: 'k1key123:alpha,notenant' });
-    assert.ok(error.issues.some((i) => i.startsWith('ERRAND_API_KEYS:')), error.issues.join('\n'));
+    assert.ok(
+      error.issues.some((i) => i.startsWith('ERRAND_API_KEYS:')),
+      error.issues.join('\n'),
+    );
   });
 
   test('overrides passed in code win over the environment', () => {
@@ -351,7 +354,10 @@ describe('seed aliases', () => {
 
   test('giving both spellings is reported', () => {
     const both = loadError('workflow: { task_timeout: 10 }\noverlord: { workflow: { task_timeout: 20 } }\n');
-    assert.ok(both.issues.some((i) => i.startsWith('overlord.workflow:')), both.issues.join('\n'));
+    assert.ok(
+      both.issues.some((i) => i.startsWith('overlord.workflow:')),
+      both.issues.join('\n'),
+    );
     const twice = loadError('workflow: { task_timeout: 10, timeouts: { task_timeout: 20 } }\n');
     issueAt(twice, 'workflow.task_timeout');
     const other = loadError('overlord: { agents: 3 }\n');
@@ -404,6 +410,27 @@ operations:
 test('durations longer than a timer can wait are refused with the limit', async () => {
   assert.throws(
     () => loadConfig({ env: {}, overrides: { workflow: { timeouts: { workflow_timeout: '30d' } } } }),
-    (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.startsWith('workflow.timeouts.workflow_timeout:') && /24 days/.test(i)),
+    (err: unknown) =>
+      err instanceof ConfigError && err.issues.some((i) => i.startsWith('workflow.timeouts.workflow_timeout:') && /24 days/.test(i)),
+  );
+});
+
+test('server.trust_proxy: false by default; true, a hop count or a list of addresses and CIDRs; anything else is refused', async () => {
+  const load = (trust_proxy: unknown) => loadConfig({ env: {}, overrides: { server: { trust_proxy } } }).server.trust_proxy;
+  assert.equal(loadConfig({ env: {} }).server.trust_proxy, false);
+  assert.equal(load(true), true);
+  assert.equal(load(2), 2);
+  assert.deepEqual(load(['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']), ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
+  for (const bad of [['proxy.example'], ['10.0.0.0/33'], [], 0, 'yes']) {
+    assert.throws(
+      () => load(bad),
+      (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.startsWith('server.trust_proxy')),
+      JSON.stringify(bad),
+    );
+  }
+  assert.equal(
+    loadConfig({ env: {}, overrides: { limits: { failed_auth: { max: 0 } } } }).limits.failed_auth.max,
+    0,
+    'max 0: throttle off',
   );
 });

@@ -8,8 +8,9 @@
  * guesser would still learn which key is right. Other addresses never notice.
  *
  * IPv6 addresses count per /64 (one host usually holds a whole /64); IPv4 and
- * IPv4-mapped IPv6 per address. The address is the TCP peer: behind a proxy,
- * all of its clients share one address, so throttle there instead. At most
+ * IPv4-mapped IPv6 per address. The address is `request.ip`: the TCP peer,
+ * or the forwarded client behind a proxy trusted by `server.trust_proxy`
+ * (otherwise all of a proxy's clients would share its address). At most
  * `ADDRESSES_MAX` addresses are tracked (the oldest window is forgotten first).
  * Time comes from the engine's clock.
  */

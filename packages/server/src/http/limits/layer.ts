@@ -18,6 +18,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
+import { keyScope } from '../auth.js';
 import { CallerSlots } from './callerSlots.js';
 import { capConnections, liftIdleTimeout } from './connections.js';
 import { FailedAuthThrottle } from './failedAuth.js';
@@ -68,6 +69,8 @@ export function registerLimits(app: FastifyInstance, deps: { config: ErrandConfi
     // Whichever way the answer ends: sent, streamed to its end, or cut off.
     reply.raw.once('finish', () => end(false));
     reply.raw.once('close', () => end(false));
+    // A hold taken after an await may come after the client hung up: those events already fired.
+    if (answerEnded(request, reply)) end(false);
     return () => end(true);
   };
 
@@ -80,17 +83,22 @@ export function registerLimits(app: FastifyInstance, deps: { config: ErrandConfi
     holdWait: hold(waits),
   } satisfies Limits);
 
-  if (!authOn) return;
-  const checksKey = (request: FastifyRequest) => {
-    const path = request.routeOptions.url;
-    return path !== undefined && (path.startsWith('/v1/') || path === '/v1' || path === '/metrics');
-  };
+  // Throttle off with auth off, or with `failed_auth.max: 0`.
+  if (!authOn || limits.failed_auth.max === 0) return;
+  // The same decision as the auth hook (keyScope): unknown /v1 paths are throttled too.
   app.addHook('onRequest', async (request) => {
-    if (checksKey(request)) failedAuth.check(request.ip);
+    if (keyScope(request) !== null) failedAuth.check(request.ip);
   });
   app.addHook('onResponse', async (request, reply) => {
     if (reply.statusCode === 401) failedAuth.recordFailure(request.ip);
   });
+}
+
+/** True when `reply`'s answer can no longer be sent: already sent, or its connection gone (as in sse.ts). */
+function answerEnded(request: FastifyRequest, reply: FastifyReply): boolean {
+  const raw = reply.raw;
+  const socket = request.raw.socket as { destroyed?: boolean } | null | undefined;
+  return raw.writableEnded || raw.destroyed || socket?.destroyed === true;
 }
 
 /** No limits: for routes mounted on an app without `registerLimits` (route-level tests). */
