@@ -567,6 +567,9 @@ describe('fuzz: every route, method, header and body shape', () => {
             ...(external ? { store: { url: external.url } } : { store: { synchronous: 'normal' } }),
             ...(setup.auth ? { auth: AUTH_ON } : {}),
             engine: { concurrency: 8 },
+            // The throttles stop a flood at the door (test/abuse/limits.test.ts covers them): off here, so
+            // the generated inputs reach the routes behind them instead of mostly answering 429.
+            limits: { failed_auth: { max: 0 }, submissions: { rate: 1_000_000, burst: 1_000_000 } },
             // `slow` holds until aborted: a short timeout and no retries keep it from taking every slot.
             operations: { slow: { timeout: 0.3, retry: { max_attempts: 1 } } },
             workflow: { retry: { max_attempts: 2, initial_delay: 0.05, jitter: 0 } },
