@@ -18,9 +18,13 @@ const appDir = join(root, 'src', 'dashboard', 'app');
 const outDir = join(root, 'dist', 'dashboard', 'static');
 
 // Type-check the app first: esbuild strips types without checking them.
-const tsc = spawnSync(process.execPath, [join(root, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(appDir, 'tsconfig.json')], {
-  stdio: 'inherit',
-});
+const tsc = spawnSync(
+  process.execPath,
+  [join(root, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(appDir, 'tsconfig.json')],
+  {
+    stdio: 'inherit',
+  },
+);
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 if (process.argv.includes('--check')) process.exit(0);
 

@@ -56,15 +56,31 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
   const nodeId = newNodeId(config);
   const store = options.test?.store ?? (await openConfiguredStore(config, nodeId, log, options.test?.clock ?? systemClock));
   const dbClock = options.test?.clock === undefined ? await startDatabaseClock(store, log) : undefined;
-  const engine = new Engine({ config, store, operations, log, clock: options.test?.clock ?? dbClock, random: options.test?.random, resolve: options.test?.resolve, nodeId });
+  const engine = new Engine({
+    config,
+    store,
+    operations,
+    log,
+    clock: options.test?.clock ?? dbClock,
+    random: options.test?.random,
+    resolve: options.test?.resolve,
+    nodeId,
+  });
   let cluster: Cluster | undefined;
   let app: FastifyInstance;
   let metrics: Metrics | undefined;
   try {
     await engine.start();
-    if (store.capabilities.supportsNotify && isPostgresUrl(config.store.url)) cluster = await startCluster({ engine, url: config.store.url, log });
+    if (store.capabilities.supportsNotify && isPostgresUrl(config.store.url))
+      cluster = await startCluster({ engine, url: config.store.url, log });
     if (config.observability.metrics.enabled) {
-      metrics = createMetrics({ config, engine, sseSubscribers: openSseStreamCount, version: VERSION, storeKind: storeKind(config.store.url) });
+      metrics = createMetrics({
+        config,
+        engine,
+        sseSubscribers: openSseStreamCount,
+        version: VERSION,
+        storeKind: storeKind(config.store.url),
+      });
     }
     app = await buildApp({ config, engine, log, metrics });
   } catch (err) {

@@ -16,7 +16,10 @@ export interface MigrateOptions {
   url?: string | undefined;
 }
 
-export async function migrateCommand(options: MigrateOptions, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+export async function migrateCommand(
+  options: MigrateOptions,
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<number> {
   const configPath = options.config ?? process.env.ERRAND_CONFIG ?? (existsSync('errand.yaml') ? 'errand.yaml' : undefined);
   let url: string;
   let config;
@@ -33,7 +36,9 @@ export async function migrateCommand(options: MigrateOptions, out: (line: string
       try {
         const report = await store.applyMigrations();
         for (const m of report.applied) out(`applied ${String(m.version).padStart(4, '0')}_${m.name}`);
-        out(`${maskUrl(url)}: schema ${store.settings.schema ?? '(search_path)'} at version ${report.version}${report.applied.length === 0 ? ', already up to date' : ''}`);
+        out(
+          `${maskUrl(url)}: schema ${store.settings.schema ?? '(search_path)'} at version ${report.version}${report.applied.length === 0 ? ', already up to date' : ''}`,
+        );
       } finally {
         await store.close();
       }

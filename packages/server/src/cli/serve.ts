@@ -42,7 +42,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const authOn = config.auth.keys.length + config.auth.admin_keys.length > 0;
   let host = config.server.host;
   if (!authOn && !isLoopbackHost(host)) {
-    process.stderr.write(`errand: no API keys are configured, so binding to 127.0.0.1 instead of ${host} (add auth.keys to listen on other interfaces)\n`);
+    process.stderr.write(
+      `errand: no API keys are configured, so binding to 127.0.0.1 instead of ${host} (add auth.keys to listen on other interfaces)\n`,
+    );
     host = '127.0.0.1';
   }
 

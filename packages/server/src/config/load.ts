@@ -58,7 +58,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ErrandConfig {
   let raw: unknown = {};
   if (source !== null) raw = readYaml(source);
   if (raw === null || raw === undefined) raw = {};
-  if (!isPlainObject(raw)) throw new ConfigError(source, ['(top level): must be a mapping of sections such as server:, store:, operations:']);
+  if (!isPlainObject(raw))
+    throw new ConfigError(source, ['(top level): must be a mapping of sections such as server:, store:, operations:']);
 
   let doc = normaliseAliases(raw, issues);
   doc = interpolate(doc, env, [], issues) as Record<string, unknown>;
@@ -80,7 +81,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ErrandConfig {
     if (op.llm && keyVar !== undefined) {
       const key = env[keyVar];
       if (key === undefined || key === '') {
-        secretIssues.push(`operations.${name}.llm.api_key_env: environment variable ${keyVar} is not set (set it to the API key, or remove api_key_env to send no key)`);
+        secretIssues.push(
+          `operations.${name}.llm.api_key_env: environment variable ${keyVar} is not set (set it to the API key, or remove api_key_env to send no key)`,
+        );
       } else {
         op.llm.api_key = key;
       }
@@ -118,7 +121,8 @@ function normaliseAliases(raw: Record<string, unknown>, issues: string[]): Recor
       issues.push('overlord: must be a mapping (only overlord.workflow is understood)');
     } else {
       for (const key of Object.keys(overlord)) {
-        if (key !== 'workflow') issues.push(`overlord.${key}: unknown key (only overlord.workflow is understood; it is the same as workflow)`);
+        if (key !== 'workflow')
+          issues.push(`overlord.${key}: unknown key (only overlord.workflow is understood; it is the same as workflow)`);
       }
       if (overlord.workflow !== undefined) {
         if ('workflow' in doc) issues.push('overlord.workflow: give either workflow or overlord.workflow, not both');
@@ -193,7 +197,10 @@ function applyEnvOverrides(doc: Record<string, unknown>, env: LoadConfigOptions[
   const apiKeys = env.ERRAND_API_KEYS;
   if (apiKeys) {
     const keys: { key: string; tenant: string }[] = [];
-    for (const entry of apiKeys.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const entry of apiKeys
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const at = entry.lastIndexOf(':');
       if (at <= 0 || at === entry.length - 1) {
         issues.push(`ERRAND_API_KEYS: entry "${entry.slice(0, 4)}…" must be KEY:TENANT`);
@@ -204,7 +211,15 @@ function applyEnvOverrides(doc: Record<string, unknown>, env: LoadConfigOptions[
     appendList(doc, 'keys', keys);
   }
   const adminKeys = env.ERRAND_ADMIN_KEYS;
-  if (adminKeys) appendList(doc, 'admin_keys', adminKeys.split(',').map((s) => s.trim()).filter(Boolean));
+  if (adminKeys)
+    appendList(
+      doc,
+      'admin_keys',
+      adminKeys
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
 }
 
 function appendList(doc: Record<string, unknown>, key: 'keys' | 'admin_keys', items: unknown[]): void {
@@ -241,7 +256,12 @@ function formatZodIssues(error: ZodError): string[] {
   return error.issues.map((issue) => {
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => `${formatPath([...issue.path, k] as (string | number)[])}: unknown key (check the spelling; docs/config.md lists every key)`).join('\n  - ');
+      return issue.keys
+        .map(
+          (k) =>
+            `${formatPath([...issue.path, k] as (string | number)[])}: unknown key (check the spelling; docs/config.md lists every key)`,
+        )
+        .join('\n  - ');
     }
     if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
     return `${formatPath(issue.path as (string | number)[])}: ${message}`;

@@ -140,7 +140,13 @@ export class Dispatcher {
       }
       const now = this.clock.now();
       this.lastClaimAt = now;
-      const claimed = await this.store.requestClaim({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: free, operationLimits });
+      const claimed = await this.store.requestClaim({
+        owner: this.options.owner,
+        now,
+        leaseMs: this.options.leaseMs,
+        limit: free,
+        operationLimits,
+      });
       for (const transition of claimed) {
         publishTransition(this.events, transition);
         try {
@@ -163,7 +169,11 @@ export class Dispatcher {
         this.events,
         await this.store.requestFail({
           ...ref,
-          error: { type: 'operation_unavailable', message: `Operation "${request.operation}" is not declared in this server's config`, retryable: false },
+          error: {
+            type: 'operation_unavailable',
+            message: `Operation "${request.operation}" is not declared in this server's config`,
+            retryable: false,
+          },
         }),
       );
       return;
@@ -173,7 +183,11 @@ export class Dispatcher {
         this.events,
         await this.store.requestFail({
           ...ref,
-          error: { type: 'workflow_timeout', message: `Workflow exceeded timeout (${formatSeconds(operation.workflowTimeoutMs)})`, retryable: false },
+          error: {
+            type: 'workflow_timeout',
+            message: `Workflow exceeded timeout (${formatSeconds(operation.workflowTimeoutMs)})`,
+            retryable: false,
+          },
         }),
       );
       return;
@@ -191,7 +205,10 @@ export class Dispatcher {
 
   /** Hands a request claimed while stopping back to `pending`, its attempt not counted. */
   private async release(request: Request): Promise<void> {
-    publishTransition(this.events, await this.store.requestRelease({ id: request.id, attempt: request.attempt, owner: this.options.owner, now: this.clock.now() }));
+    publishTransition(
+      this.events,
+      await this.store.requestRelease({ id: request.id, attempt: request.attempt, owner: this.options.owner, now: this.clock.now() }),
+    );
   }
 
   private async scheduleNext(): Promise<void> {

@@ -53,7 +53,10 @@ export interface EngineOptions {
  * PostgreSQL's 63-byte `application_name` whole (notifications name their node by it).
  */
 export function newNodeId(config: ErrandConfig): string {
-  const name = Buffer.from(config.engine.node_id ?? hostname()).subarray(0, 40).toString().replace(/\uFFFD+$/, '');
+  const name = Buffer.from(config.engine.node_id ?? hostname())
+    .subarray(0, 40)
+    .toString()
+    .replace(/\uFFFD+$/, '');
   return `${name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
@@ -316,7 +319,14 @@ export class Engine {
       created_at: now,
     };
     const requests = params.items.map((input) =>
-      this.newRequest({ tenant: params.tenant, operation: params.operation, input, mode: 'async', priority: params.priority, batchId: batch.id }),
+      this.newRequest({
+        tenant: params.tenant,
+        operation: params.operation,
+        input,
+        mode: 'async',
+        priority: params.priority,
+        batchId: batch.id,
+      }),
     );
     const { transitions } = await this.store.batchInsert({ batch, requests });
     for (const transition of transitions) publishTransition(this.events, transition);

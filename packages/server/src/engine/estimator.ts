@@ -114,7 +114,7 @@ export class Estimator {
         const guess = op.definition.estimate(input);
         if (typeof guess === 'number' && Number.isFinite(guess) && guess >= 0) seconds = guess;
       } catch (err) {
-        this.options.log.warn({ err, operation: op.name }, 'the operation\'s estimate(input) threw; using estimate_seconds');
+        this.options.log.warn({ err, operation: op.name }, "the operation's estimate(input) threw; using estimate_seconds");
       }
     }
     seconds ??= op.estimateSeconds;

@@ -99,7 +99,6 @@ export class EngineEvents {
     this.perRequest.on(id, listener);
     return () => this.perRequest.off(id, listener);
   }
-
 }
 
 /** The event name for a status transition, from the request and its event-log entry. */

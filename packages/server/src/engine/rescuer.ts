@@ -57,7 +57,12 @@ export class LeaseRescuer {
       const rescued = await store.leaseRescueExpired({ now: clock.now(), limit: 200, allExcept, retryDelayMs: this.options.retryDelayMs });
       for (const transition of rescued) {
         this.log.warn(
-          { request_id: transition.request.id, operation: transition.request.operation, tenant: transition.request.tenant, status: transition.request.status },
+          {
+            request_id: transition.request.id,
+            operation: transition.request.operation,
+            tenant: transition.request.tenant,
+            status: transition.request.status,
+          },
           'rescued a request whose lease expired',
         );
         events.emit('lease:expired', transition);

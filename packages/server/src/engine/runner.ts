@@ -107,7 +107,11 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
       : { type: 'task_timeout', message: `Task exceeded timeout (${formatSeconds(request.task_timeout_ms)})` };
 
     const timeout = clock.setTimeout(
-      () => abort(byWorkflow ? 'workflow_timeout' : 'task_timeout', Object.assign(new Error(timeoutError.message), { ...timeoutError, retryable: false })),
+      () =>
+        abort(
+          byWorkflow ? 'workflow_timeout' : 'task_timeout',
+          Object.assign(new Error(timeoutError.message), { ...timeoutError, retryable: false }),
+        ),
       limitMs,
     );
     let heartbeat = clock.setTimeout(function beat() {
@@ -190,7 +194,12 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
     request,
     done,
     abort(cause) {
-      const message = cause === 'cancelled' ? 'Request cancelled by user' : cause === 'shutdown' ? 'The server is shutting down' : 'The lease on this request was lost';
+      const message =
+        cause === 'cancelled'
+          ? 'Request cancelled by user'
+          : cause === 'shutdown'
+            ? 'The server is shutting down'
+            : 'The lease on this request was lost';
       abort(cause, Object.assign(new Error(message), { type: cause }));
     },
   };

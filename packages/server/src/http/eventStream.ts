@@ -299,4 +299,3 @@ export function trackStreams(app: FastifyInstance): (stream: SseStream) => void 
     stream.onClose(() => open.delete(stream));
   };
 }
-

@@ -63,7 +63,8 @@ export function retryAfterSeconds(
   now: number,
 ): number | undefined {
   if (isTerminal(request.status)) return undefined;
-  if (request.status === 'pending' && request.run_at > now) return clamp(Math.ceil((request.run_at - now) / 1000), 1, RETRY_AFTER_MAX_SECONDS);
+  if (request.status === 'pending' && request.run_at > now)
+    return clamp(Math.ceil((request.run_at - now) / 1000), 1, RETRY_AFTER_MAX_SECONDS);
   const elapsed = now - request.created_at;
   if (request.estimated_ms !== null && request.estimated_ms > elapsed) {
     return clamp(Math.ceil((request.estimated_ms - elapsed) / 2000), 1, RETRY_AFTER_MAX_SECONDS);

@@ -17,17 +17,20 @@ export async function startMetricsListener(metrics: Metrics, host: string, port:
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ error: { type: 'route_not_found', message: 'This listener serves GET /metrics only.' } }),
-      );
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { type: 'route_not_found', message: 'This listener serves GET /metrics only.' } }));
       return;
     }
     metrics.render().then(
-      (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text),
+      (text) =>
+        res
+          .writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' })
+          .end(req.method === 'HEAD' ? undefined : text),
       (err: unknown) =>
-        res.writeHead(500, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ error: { type: 'internal_error', message: `Could not collect metrics: ${(err as Error).message}` } }),
-        ),
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { type: 'internal_error', message: `Could not collect metrics: ${(err as Error).message}` } })),
     );
   });
   await new Promise<void>((resolve, reject) => {

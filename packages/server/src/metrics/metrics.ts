@@ -54,10 +54,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const registers = [registry];
   const unsubscribe: (() => void)[] = [];
 
-  new Gauge({ name: 'errand_info', help: 'Always 1; labels say which build and store this node runs.', labelNames: ['version', 'store'], registers }).set(
-    { version: options.version, store: options.storeKind },
-    1,
-  );
+  new Gauge({
+    name: 'errand_info',
+    help: 'Always 1; labels say which build and store this node runs.',
+    labelNames: ['version', 'store'],
+    registers,
+  }).set({ version: options.version, store: options.storeKind }, 1);
   new Gauge({
     name: 'errand_sse_subscribers',
     help: 'Server-Sent Events streams open on this node.',

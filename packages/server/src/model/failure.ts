@@ -86,9 +86,7 @@ export function classifyFailure(thrown: unknown): ClassifiedFailure {
   if (typeof obj?.retryable === 'boolean') retryable = obj.retryable;
   else retryable = !(thrown instanceof Error && BUG_ERRORS.has(thrown.name) && !isNetworkError(thrown));
   const retryAfterMs =
-    typeof obj?.retryAfterMs === 'number' && Number.isFinite(obj.retryAfterMs) && obj.retryAfterMs >= 0
-      ? obj.retryAfterMs
-      : undefined;
+    typeof obj?.retryAfterMs === 'number' && Number.isFinite(obj.retryAfterMs) && obj.retryAfterMs >= 0 ? obj.retryAfterMs : undefined;
   const error: RequestError = { type: ownType ?? 'handler_error', message, retryable };
   const details = deliberate ? obj?.details : undefined;
   if (details !== undefined && isJsonSafe(details)) error.details = details;
@@ -102,7 +100,16 @@ function isNetworkError(error: Error): boolean {
 }
 
 /** Error kinds named to the tenant; any other name (a library's class, something made up) is just "an error". */
-const PLAIN_ERROR_NAMES = new Set(['Error', 'TypeError', 'ReferenceError', 'SyntaxError', 'RangeError', 'AggregateError', 'AbortError', 'TimeoutError']);
+const PLAIN_ERROR_NAMES = new Set([
+  'Error',
+  'TypeError',
+  'ReferenceError',
+  'SyntaxError',
+  'RangeError',
+  'AggregateError',
+  'AbortError',
+  'TimeoutError',
+]);
 
 /** What the tenant reads for a failure nobody wrote for them: its kind and where the details are, nothing of its text. */
 function unexpectedMessage(thrown: unknown): string {

@@ -14,7 +14,17 @@
  */
 export { canTransition, isTerminal, REQUEST_STATUSES } from './status.js';
 export type { RequestStatus } from './status.js';
-export { BATCH_ID_PREFIX, DELIVERY_ID_PREFIX, isBatchId, isDeliveryId, isRequestId, newBatchId, newDeliveryId, newRequestId, REQUEST_ID_PREFIX } from './ids.js';
+export {
+  BATCH_ID_PREFIX,
+  DELIVERY_ID_PREFIX,
+  isBatchId,
+  isDeliveryId,
+  isRequestId,
+  newBatchId,
+  newDeliveryId,
+  newRequestId,
+  REQUEST_ID_PREFIX,
+} from './ids.js';
 export { DELIVERY_STATUSES, batchDeliveryPayload, deliveryPayload } from './delivery.js';
 export type { Delivery, DeliveryAttempt, DeliveryError, DeliveryStatus, DeliveryWithAttempts } from './delivery.js';
 export { EVENT_TYPES } from './request.js';

@@ -62,7 +62,9 @@ const DEFINED = Symbol.for('errand.operation');
  * });
  * ```
  */
-export function defineOperation<Input = unknown, Output = unknown>(definition: OperationDefinition<Input, Output>): OperationDefinition<Input, Output> {
+export function defineOperation<Input = unknown, Output = unknown>(
+  definition: OperationDefinition<Input, Output>,
+): OperationDefinition<Input, Output> {
   if (typeof definition !== 'object' || definition === null || typeof definition.run !== 'function') {
     throw new TypeError('defineOperation({ run(input, ctx) { … } }) needs a run function');
   }

@@ -103,7 +103,7 @@ async function buildDefinition(spec: OperationConfig): Promise<{ kind: Operation
 async function importDefinition(path: string): Promise<OperationDefinition> {
   const ext = extname(path);
   if (!TS_EXTENSIONS.has(ext) && !JS_EXTENSIONS.has(ext)) throw new Error('must be a .js, .mjs, .cjs, .ts or .mts file');
-  if (!existsSync(path)) throw new Error('file not found (relative paths resolve against the config file\'s folder)');
+  if (!existsSync(path)) throw new Error("file not found (relative paths resolve against the config file's folder)");
   let mod: Record<string, unknown>;
   if (TS_EXTENSIONS.has(ext)) {
     const { tsImport } = await import('tsx/esm/api');

@@ -23,7 +23,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const store = new PostgresStore({ url, nodeId: options.nodeId, poolSize: options.poolSize, connectTimeoutMs: options.connectTimeoutMs });
+    const store = new PostgresStore({
+      url,
+      nodeId: options.nodeId,
+      poolSize: options.poolSize,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
     try {
       await store.migrate();
     } catch (err) {

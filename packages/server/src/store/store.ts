@@ -16,7 +16,17 @@
  * - A transition into a terminal state of a request with a `webhook_url` also
  *   inserts its webhook delivery (the outbox), in the same transaction.
  */
-import type { Batch, Delivery, DeliveryWithAttempts, DurationHistogram, Progress, Request, RequestError, RequestEvent, RequestStatus } from '../model/index.js';
+import type {
+  Batch,
+  Delivery,
+  DeliveryWithAttempts,
+  DurationHistogram,
+  Progress,
+  Request,
+  RequestError,
+  RequestEvent,
+  RequestStatus,
+} from '../model/index.js';
 import type {
   DeliveryClaimParams,
   DeliveryCompleteParams,
@@ -232,8 +242,7 @@ export interface RequestInsertIdempotentParams {
 }
 
 export type IdempotentInsert =
-  | { outcome: 'created'; transition: Transition }
-  | { outcome: 'existing'; request: Request; sameFingerprint: boolean };
+  { outcome: 'created'; transition: Transition } | { outcome: 'existing'; request: Request; sameFingerprint: boolean };
 
 export interface RequestGetByRetryOfParams {
   id: string;

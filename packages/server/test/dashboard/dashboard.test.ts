@@ -13,7 +13,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { http, killAllServers, makeTempDir, startServer, waitFor, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import {
+  http,
+  killAllServers,
+  makeTempDir,
+  startServer,
+  waitFor,
+  writeConfig,
+  writeStepsOperation,
+  type ServerProcess,
+} from '../helpers/process.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { browserSkipReason, launchBrowser, screenshot, SCREENSHOTS_DIR, type Browser } from './browser.js';
 
@@ -87,7 +96,9 @@ export default { async run() {
   });
 
   const submit = async (key: string, operation: string, input: unknown, query = ''): Promise<string> => {
-    const res = await http('POST', `${server.url}/v1/operations/${operation}?async=true${query}`, input, { authorization: `Bearer ${key}` });
+    const res = await http('POST', `${server.url}/v1/operations/${operation}?async=true${query}`, input, {
+      authorization: `Bearer ${key}`,
+    });
     assert.equal(res.status, 202, res.text);
     return (res.body as { request_id: string }).request_id;
   };

@@ -12,7 +12,8 @@ import { follow, SseParser, type SseMessage } from '../../src/dashboard/app/sse.
 test('parses events split anywhere, CRLF and CR line ends, multi-line data, comments and ids', () => {
   const got: SseMessage[] = [];
   const parser = new SseParser((m) => got.push(m));
-  const text = ': keep-alive\n\nid: 1\nevent: status\ndata: {"a":\r\ndata: 1}\r\n\r\nid: 2\revent: progress\rdata:{"p":5}\r\rdata: plain\n\nevent: nodata\n\n';
+  const text =
+    ': keep-alive\n\nid: 1\nevent: status\ndata: {"a":\r\ndata: 1}\r\n\r\nid: 2\revent: progress\rdata:{"p":5}\r\rdata: plain\n\nevent: nodata\n\n';
   for (const ch of text) parser.push(ch);
   assert.deepEqual(got, [
     { id: '1', event: 'status', data: '{"a":\n1}' },

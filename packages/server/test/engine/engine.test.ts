@@ -82,7 +82,10 @@ describe('engine', () => {
       events.map((e) => (e.type === 'status' ? (e.data as { status: string }).status : e.type)),
       ['pending', 'processing', 'progress', 'output', 'progress', 'completed'],
     );
-    assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [1, 2, 3, 4, 5, 6],
+    );
   });
 
   test('retries a retryable failure with exponential backoff measured on the injected clock', async (t) => {
@@ -203,7 +206,7 @@ describe('engine', () => {
     assert.deepEqual(p.aborted, ['task_timeout']);
   });
 
-  test('the default task timeout is the seeds\' 300 s', async (t) => {
+  test("the default task timeout is the seeds' 300 s", async (t) => {
     probe('hang');
     const h = await harness(t);
     const claimed = waitForEvent(h.server.engine.events, 'request:claimed');
@@ -242,7 +245,11 @@ describe('engine', () => {
     await claimed;
     const failed = waitForEvent(h.server.engine.events, 'request:failed');
     await h.clock.advance(3000);
-    assert.deepEqual((await failed).request.error, { type: 'workflow_timeout', message: 'Workflow exceeded timeout (3s)', retryable: false });
+    assert.deepEqual((await failed).request.error, {
+      type: 'workflow_timeout',
+      message: 'Workflow exceeded timeout (3s)',
+      retryable: false,
+    });
   });
 
   test('a retry that would start after the workflow deadline fails instead', async (t) => {
@@ -293,7 +300,7 @@ describe('engine', () => {
     assert.equal(h.server.engine.runningCount, 0, 'the worker slot is free again');
   });
 
-  test('heartbeats keep a long request\'s lease alive', async (t) => {
+  test("heartbeats keep a long request's lease alive", async (t) => {
     probe('hang');
     const h = await harness(t, { engine: { lease_duration: 3, heartbeat_interval: 1 }, operationSettings: { hang: { timeout: 100 } } });
     const claimed = waitForEvent(h.server.engine.events, 'request:claimed');
@@ -311,14 +318,20 @@ describe('engine', () => {
     const h = await harness(t);
     // Simulate a crashed process: claim a request as another owner, never finish it.
     const { request } = await h.server.store.requestInsert({
-      request: { ...(await import('../helpers/factories.js')).makeNewRequest({ operation: 'echo', input: { v: 7 }, created_at: h.clock.now() }) },
+      request: {
+        ...(await import('../helpers/factories.js')).makeNewRequest({ operation: 'echo', input: { v: 7 }, created_at: h.clock.now() }),
+      },
     });
     await h.server.store.requestClaim({ owner: 'dead-node', now: h.clock.now(), leaseMs: 60_000, limit: 1 });
     // A new engine on the same file (the restart).
     await h.server.close(0);
     const { createServer } = await import('../../src/server.js');
     const { pino } = await import('pino');
-    const restarted = await createServer({ config: h.server.config, log: pino({ level: 'silent' }), test: { clock: h.clock, random: () => 0.5 } });
+    const restarted = await createServer({
+      config: h.server.config,
+      log: pino({ level: 'silent' }),
+      test: { clock: h.clock, random: () => 0.5 },
+    });
     t.after(() => restarted.close(0));
     const completed = waitForEvent(restarted.engine.events, 'request:completed');
     await h.clock.advance(1000); // the rescue's retry delay (initial_delay)
@@ -344,7 +357,10 @@ describe('engine', () => {
 
   test('retention purges finished requests older than the ttl, and nothing else', async (t) => {
     probe('hang');
-    const h = await harness(t, { retention: { ttl: '1h', sweep_interval: '10m' }, operationSettings: { hang: { timeout: '3h', workflow_timeout: '3h' } } });
+    const h = await harness(t, {
+      retention: { ttl: '1h', sweep_interval: '10m' },
+      operationSettings: { hang: { timeout: '3h', workflow_timeout: '3h' } },
+    });
     const completed = waitForEvent(h.server.engine.events, 'request:completed');
     const old = await submit(h, 'echo');
     await completed;
@@ -367,7 +383,10 @@ describe('engine', () => {
     const after = await get(h, r.id);
     assert.equal(after.status, 'pending');
     assert.equal(after.attempt, 0);
-    await assert.rejects(() => submit(h, 'echo'), (err: unknown) => (err as { type?: string }).type === 'shutting_down');
+    await assert.rejects(
+      () => submit(h, 'echo'),
+      (err: unknown) => (err as { type?: string }).type === 'shutting_down',
+    );
   });
 
   test('a claim in flight when stop() begins is released, never started', async (t) => {
@@ -381,7 +400,7 @@ describe('engine', () => {
     assert.equal(after.attempt, 0);
   });
 
-  test('a due request held back by an operation\'s concurrency does not make the dispatcher spin', async (t) => {
+  test("a due request held back by an operation's concurrency does not make the dispatcher spin", async (t) => {
     probe('hang');
     const h = await harness(t, { operationSettings: { hang: { concurrency: 1 } } });
     const claimed = waitForEvent(h.server.engine.events, 'request:claimed');

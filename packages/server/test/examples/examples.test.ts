@@ -49,7 +49,14 @@ function exampleConfig(dir: string) {
 describe('examples/errand.yaml', () => {
   test('declares the operations (three modules, one of each built-in kind), the chat operation and the github-issue trigger, with auth off', () => {
     const config = loadConfig({ path: EXAMPLE_CONFIG, env: {} });
-    assert.deepEqual(Object.keys(config.operations).sort(), ['analyze-document', 'analyze-via-http', 'ask', 'assistant', 'triage', 'word-frequencies']);
+    assert.deepEqual(Object.keys(config.operations).sort(), [
+      'analyze-document',
+      'analyze-via-http',
+      'ask',
+      'assistant',
+      'triage',
+      'word-frequencies',
+    ]);
     assert.equal(config.chat.operation, 'assistant');
     assert.equal(config.triggers['github-issue']?.operation, 'triage');
     assert.deepEqual(config.auth.keys, []);
@@ -82,7 +89,8 @@ describe('example operations over HTTP', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'errand-examples-'));
     // No real DNS: every name is unknown (the README's cancel walk-through uses a .invalid host).
-    const resolve = (hostname: string) => Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname} (test resolver)`), { code: 'ENOTFOUND' }));
+    const resolve = (hostname: string) =>
+      Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname} (test resolver)`), { code: 'ENOTFOUND' }));
     server = await createServer({ config: exampleConfig(dir), test: { resolve } });
     docs = createHttpServer((req, res) => {
       if (req.url === '/report.txt') {

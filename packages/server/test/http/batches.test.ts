@@ -53,7 +53,11 @@ describe('batches', () => {
 
   test('status counts successes and failures and gives the success rate', async () => {
     const res = await t.inject({ method: 'POST', url: '/v1/batches', payload: { operation: 'fail', items: [{}, {}] } });
-    const ok = await t.inject({ method: 'POST', url: '/v1/batches', payload: { operation: 'echo', items: [{ a: 1 }, { a: 2 }, { a: 3 }] } });
+    const ok = await t.inject({
+      method: 'POST',
+      url: '/v1/batches',
+      payload: { operation: 'echo', items: [{ a: 1 }, { a: 2 }, { a: 3 }] },
+    });
     for (const id of [...json(res).request_ids, ...json(ok).request_ids] as string[]) await t.waitTerminal(id);
     const failed = json(await t.inject({ method: 'GET', url: json(res).location }));
     assert.equal(failed.failed, 2);

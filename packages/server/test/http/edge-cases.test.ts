@@ -17,7 +17,12 @@ describe('edge cases', () => {
   test('a body nested deeper than 128 levels is 400 invalid_json and stores nothing', async () => {
     const before = await countRequests();
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', headers: { 'content-type': 'application/json' }, payload: deep });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/v1/operations/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: deep,
+    });
     assert.equal(res.statusCode, 400);
     assert.equal(errorOf(res).type, 'invalid_json');
     assert.equal(await countRequests(), before);
@@ -32,7 +37,12 @@ describe('edge cases', () => {
   });
 
   test('a JSON null body is the input null, not {}', async () => {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo?async=false', headers: { 'content-type': 'application/json' }, payload: 'null' });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/v1/operations/echo?async=false',
+      headers: { 'content-type': 'application/json' },
+      payload: 'null',
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(json(res).status, 'completed');
     assert.equal(json(res).result, null);

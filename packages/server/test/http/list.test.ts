@@ -132,7 +132,11 @@ describe('GET /v1/requests', () => {
   });
 
   test('garbage cursor → 400 invalid_cursor', async () => {
-    for (const cursor of ['garbage', Buffer.from('v1:not-an-id').toString('base64url'), Buffer.from(`v2:${echoIds[0]}`).toString('base64url')]) {
+    for (const cursor of [
+      'garbage',
+      Buffer.from('v1:not-an-id').toString('base64url'),
+      Buffer.from(`v2:${echoIds[0]}`).toString('base64url'),
+    ]) {
       const res = await list(`cursor=${encodeURIComponent(cursor)}`);
       assert.equal(res.statusCode, 400, `${cursor}: ${res.body}`);
       const err = errorOf(res);

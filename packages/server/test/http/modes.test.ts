@@ -45,7 +45,7 @@ describe('auto mode', () => {
     assert.equal(fast.json().status, 'completed');
     const slow = await post(h, '/v1/operations/slow', { a: 2 });
     assert.equal(slow.statusCode, 202, slow.body);
-    assert.match(slow.json().estimated_time, /^11\d-1[12]\d seconds$/, 'about two minutes, within the histogram\'s 5%');
+    assert.match(slow.json().estimated_time, /^11\d-1[12]\d seconds$/, "about two minutes, within the histogram's 5%");
     assert.ok(Math.abs(slow.json().estimated_ms - 120_000) <= 6000);
     assert.equal(slow.headers['retry-after'], '30', 'paced by the estimate: half the expected time, at most 30 s');
   });
@@ -156,7 +156,12 @@ describe('idempotency', () => {
 
   test('keys are scoped per tenant, and bad keys are 400', async (t) => {
     const h = await harness(t, {
-      auth: { keys: [{ key: 'alpha-key-123', tenant: 'alpha' }, { key: 'beta-key-1234', tenant: 'beta' }] },
+      auth: {
+        keys: [
+          { key: 'alpha-key-123', tenant: 'alpha' },
+          { key: 'beta-key-1234', tenant: 'beta' },
+        ],
+      },
     });
     const a = await post(h, '/v1/operations/fast?async=true', {}, { 'idempotency-key': 'shared', authorization: 'Bearer alpha-key-123' });
     const b = await post(h, '/v1/operations/fast?async=true', {}, { 'idempotency-key': 'shared', authorization: 'Bearer beta-key-1234' });

@@ -98,7 +98,15 @@ describe('POST /v1/chat/completions (openai package)', () => {
   test('content parts are joined into the message text', async () => {
     const completion = await client.chat.completions.create({
       model: 'quiet',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'part one, ' }, { type: 'text', text: 'part two' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'part one, ' },
+            { type: 'text', text: 'part two' },
+          ],
+        },
+      ],
     });
     assert.equal(completion.choices[0]?.message.content, 'quiet answer to part one, part two');
   });
@@ -197,15 +205,18 @@ describe('POST /v1/chat/completions (openai package)', () => {
   test('a failing operation is an error with its own type; the SDK does not re-submit it', async () => {
     const retrying = new OpenAI({ apiKey: 'k', baseURL, maxRetries: 2 });
     const before = (await listAllIds(t, {}, 'operation=fail')).length;
-    await assert.rejects(retrying.chat.completions.create({ model: 'fail', messages: [{ role: 'user', content: 'break' }] }), (err: unknown) => {
-      assert.ok(err instanceof APIError, String(err));
-      assert.equal(err.status, 502);
-      assert.equal(err.code, 'tool_error');
-      assert.equal(err.type, 'server_error');
-      assert.match(String((err.error as { request_id?: unknown }).request_id), ID);
-      assert.equal(err.headers.get('x-should-retry'), 'false');
-      return true;
-    });
+    await assert.rejects(
+      retrying.chat.completions.create({ model: 'fail', messages: [{ role: 'user', content: 'break' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof APIError, String(err));
+        assert.equal(err.status, 502);
+        assert.equal(err.code, 'tool_error');
+        assert.equal(err.type, 'server_error');
+        assert.match(String((err.error as { request_id?: unknown }).request_id), ID);
+        assert.equal(err.headers.get('x-should-retry'), 'false');
+        return true;
+      },
+    );
     assert.equal((await listAllIds(t, {}, 'operation=fail')).length, before + 1, 'one request, no SDK retries');
   });
 
@@ -242,7 +253,9 @@ describe('POST /v1/chat/completions (openai package)', () => {
       );
     }
     await assert.rejects(
-      client.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming),
+      client.chat.completions.create({
+        messages: [{ role: 'user', content: 'hi' }],
+      } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming),
       (err: unknown) => err instanceof APIError && err.status === 422 && err.param === 'model',
     );
   });
@@ -263,7 +276,10 @@ describe('GET /v1/models (openai package)', () => {
   test('retrieves one model, 404 for another', async () => {
     const model = await client.models.retrieve('words');
     assert.equal(model.id, 'words');
-    await assert.rejects(client.models.retrieve('echo'), (err: unknown) => err instanceof APIError && err.status === 404 && err.code === 'model_not_found');
+    await assert.rejects(
+      client.models.retrieve('echo'),
+      (err: unknown) => err instanceof APIError && err.status === 404 && err.code === 'model_not_found',
+    );
   });
 });
 
@@ -288,7 +304,9 @@ describe('wire format (raw HTTP)', () => {
       return (lines[0] ?? '').slice('data: '.length);
     });
     assert.equal(payloads.pop(), '[DONE]');
-    const chunks = payloads.map((p) => JSON.parse(p) as Record<string, unknown> & { choices: { delta: Record<string, unknown>; finish_reason: unknown }[] });
+    const chunks = payloads.map(
+      (p) => JSON.parse(p) as Record<string, unknown> & { choices: { delta: Record<string, unknown>; finish_reason: unknown }[] },
+    );
     assert.deepEqual(Object.keys(chunks[0] ?? {}), ['id', 'object', 'created', 'model', 'choices']);
     assert.deepEqual(chunks[0]?.choices, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
     assert.deepEqual(chunks.at(-1)?.choices, [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
@@ -297,7 +315,11 @@ describe('wire format (raw HTTP)', () => {
   });
 
   test('errors use the OpenAI envelope, including invalid JSON', async () => {
-    const res = await fetch(`${baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
+    const res = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"model":',
+    });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { error: Record<string, unknown> };
     assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
@@ -388,10 +410,16 @@ describe('limits, auth and config', () => {
     try {
       const url = await keyed.server.listen(0);
       const wrong = new OpenAI({ apiKey: 'not-a-real-key', baseURL: `${url}/v1`, maxRetries: 0 });
-      await assert.rejects(wrong.models.list(), (err: unknown) => err instanceof APIError && err.status === 401 && err.code === 'unauthorized');
+      await assert.rejects(
+        wrong.models.list(),
+        (err: unknown) => err instanceof APIError && err.status === 401 && err.code === 'unauthorized',
+      );
       const right = new OpenAI({ apiKey: 'tenant-a-key-123', baseURL: `${url}/v1`, maxRetries: 0 });
       // Default models: chat.operation (echo), whose result has no text, so it is answered as JSON.
-      assert.deepEqual((await right.models.list()).data.map((m) => m.id), ['echo']);
+      assert.deepEqual(
+        (await right.models.list()).data.map((m) => m.id),
+        ['echo'],
+      );
       const completion = await right.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'ping' }] });
       const echoed = JSON.parse(completion.choices[0]?.message.content ?? '') as Record<string, unknown>;
       assert.equal(echoed.message, 'ping');

@@ -129,7 +129,12 @@ describe('POST /v1/operations/{name}', () => {
   });
 
   test('Prefer: respond-async, wait=10 waits up to 10 s (RFC 7240), so a fast request answers 200', async () => {
-    const res = await t.inject({ method: 'POST', url: '/v1/operations/echo', headers: { prefer: 'respond-async, wait=10' }, payload: { p: 2 } });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/v1/operations/echo',
+      headers: { prefer: 'respond-async, wait=10' },
+      payload: { p: 2 },
+    });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(json(res).status, 'completed');
   });

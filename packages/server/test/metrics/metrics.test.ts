@@ -61,8 +61,19 @@ async function scrape(t: TestHttpServer): Promise<Sample[]> {
   return parse(res.body);
 }
 
-async function submit(t: TestHttpServer, operation: string, payload: unknown, headers: Record<string, string> = ACME, query = ''): Promise<string> {
-  const res = await t.inject({ method: 'POST', url: `/v1/operations/${operation}${query}`, headers, payload: payload as Record<string, unknown> });
+async function submit(
+  t: TestHttpServer,
+  operation: string,
+  payload: unknown,
+  headers: Record<string, string> = ACME,
+  query = '',
+): Promise<string> {
+  const res = await t.inject({
+    method: 'POST',
+    url: `/v1/operations/${operation}${query}`,
+    headers,
+    payload: payload as Record<string, unknown>,
+  });
   assert.ok(res.statusCode === 200 || res.statusCode === 202, res.body);
   return json(res).request_id as string;
 }
@@ -191,7 +202,10 @@ test('label values are capped: tenants beyond max_label_values are counted as "o
   assert.equal(value(samples, 'errand_requests_accepted_total', { tenant: 'other' }), 2);
 
   const cap = new LabelCap(2);
-  assert.deepEqual(['a', 'b', 'c', 'a', 'd'].map((v) => cap.value(v)), ['a', 'b', 'other', 'a', 'other']);
+  assert.deepEqual(
+    ['a', 'b', 'c', 'a', 'd'].map((v) => cap.value(v)),
+    ['a', 'b', 'other', 'a', 'other'],
+  );
   assert.equal(cap.hasOverflowed, true);
 });
 

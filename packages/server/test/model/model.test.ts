@@ -61,14 +61,17 @@ describe('classifyFailure (the one retry rule)', () => {
     });
   });
   test('programming errors are not retried; other errors are', () => {
-    for (const E of [TypeError, ReferenceError, SyntaxError, RangeError]) assert.equal(classifyFailure(new E('bug')).error.retryable, false);
+    for (const E of [TypeError, ReferenceError, SyntaxError, RangeError])
+      assert.equal(classifyFailure(new E('bug')).error.retryable, false);
     assert.equal(classifyFailure(new Error('network')).error.retryable, true);
     // Not written for the tenant (no `retryable`): its text stays in the log (see test/abuse/error-leaks.test.ts).
     assert.doesNotMatch(classifyFailure('a string').error.message, /a string/);
     assert.equal(classifyFailure(42).error.type, 'handler_error');
   });
   test('an unusable type falls back to handler_error; retryAfterMs and details are kept', () => {
-    const c = classifyFailure(Object.assign(new Error('x'), { type: 'Not A Type!', retryable: true, retryAfterMs: 250, details: { a: 1 } }));
+    const c = classifyFailure(
+      Object.assign(new Error('x'), { type: 'Not A Type!', retryable: true, retryAfterMs: 250, details: { a: 1 } }),
+    );
     assert.equal(c.error.type, 'handler_error');
     assert.equal(c.retryAfterMs, 250);
     assert.deepEqual(c.error.details, { a: 1 });
@@ -78,13 +81,25 @@ describe('classifyFailure (the one retry rule)', () => {
 describe('retryDelayMs', () => {
   const policy = { maxAttempts: 10, initialDelayMs: 1000, maxDelayMs: 60_000, backoffFactor: 2, jitter: 0 };
   test('doubles from initial_delay up to max_delay (seed defaults)', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map((a) => retryDelayMs(policy, a)), [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((a) => retryDelayMs(policy, a)),
+      [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000],
+    );
   });
   test('jitter spreads the delay within ±jitter and never past max_delay', () => {
     const jittered = { ...policy, jitter: 0.1 };
-    assert.equal(retryDelayMs(jittered, 1, () => 0), 900);
-    assert.equal(retryDelayMs(jittered, 1, () => 0.5), 1000);
-    assert.equal(retryDelayMs(jittered, 10, () => 0.999), 60_000);
+    assert.equal(
+      retryDelayMs(jittered, 1, () => 0),
+      900,
+    );
+    assert.equal(
+      retryDelayMs(jittered, 1, () => 0.5),
+      1000,
+    );
+    assert.equal(
+      retryDelayMs(jittered, 10, () => 0.999),
+      60_000,
+    );
   });
 });
 
@@ -99,7 +114,9 @@ describe('error catalog', () => {
   test('ErrandError renders the envelope with field and details', () => {
     const err = new ErrandError('validation_error', 'message: is required', { field: 'message', details: { issues: [] } });
     assert.equal(err.status, 422);
-    assert.deepEqual(err.toEnvelope(), { error: { type: 'validation_error', message: 'message: is required', field: 'message', issues: [], retryable: false } });
+    assert.deepEqual(err.toEnvelope(), {
+      error: { type: 'validation_error', message: 'message: is required', field: 'message', issues: [], retryable: false },
+    });
   });
 });
 

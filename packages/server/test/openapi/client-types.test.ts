@@ -80,7 +80,8 @@ test('the @errand/client wire types agree with the types generated from the Open
       types: [],
     });
     const preludeLines = PRELUDE.split('\n').length;
-    const at = (d: ts.Diagnostic) => (d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line - preludeLines : -1);
+    const at = (d: ts.Diagnostic) =>
+      d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line - preludeLines : -1;
     const explanations = new Map(
       program.getSemanticDiagnostics(program.getSourceFile(join(dir, 'explain.ts'))).map((d) => {
         const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');

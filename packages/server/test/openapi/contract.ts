@@ -75,7 +75,10 @@ export class Contract {
 
   private check(validate: ValidateFunction, value: unknown, what: string): void {
     const ok = validate(value);
-    assert.ok(ok, `${what} does not match the document: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}\n${JSON.stringify(value).slice(0, 800)}`);
+    assert.ok(
+      ok,
+      `${what} does not match the document: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}\n${JSON.stringify(value).slice(0, 800)}`,
+    );
   }
 
   /** Asserts `body` matches the documented answer; returns the response object (for its headers). */
@@ -96,7 +99,10 @@ export class Contract {
   /** Asserts every event of an SSE body matches the documented message schema; returns the messages. */
   assertEventStream(path: string, method: string, status: number, text: string): { id?: number; event: string; data: unknown }[] {
     const messages = new SseParser().feed(text).map((m) => {
-      const message: { id?: number; event: string; data: unknown } = { event: m.event, data: m.data === '[DONE]' ? m.data : JSON.parse(m.data) };
+      const message: { id?: number; event: string; data: unknown } = {
+        event: m.event,
+        data: m.data === '[DONE]' ? m.data : JSON.parse(m.data),
+      };
       if (m.id !== undefined) message.id = Number(m.id);
       return message;
     });
@@ -112,7 +118,9 @@ export class Contract {
   /** The documented header names (lower case) of an answer. */
   headers(path: string, method: string, status: number): Map<string, Json> {
     const response = this.response(path, method, status);
-    return new Map(Object.entries((response.headers ?? {}) as Record<string, Json>).map(([name, h]) => [name.toLowerCase(), resolve(this.doc, h)]));
+    return new Map(
+      Object.entries((response.headers ?? {}) as Record<string, Json>).map(([name, h]) => [name.toLowerCase(), resolve(this.doc, h)]),
+    );
   }
 
   /** Asserts a webhook the server sent matches the documented callback: body and signature headers. */
@@ -123,7 +131,12 @@ export class Contract {
     for (const parameter of post.parameters as Json[]) {
       const value = headers[parameter.name as string];
       if (parameter.required === true) assert.ok(value !== undefined, `webhook header ${parameter.name as string} is missing`);
-      if (value !== undefined) this.check(this.compile(`callback ${callback} ${parameter.name as string}`, parameter.schema), value, `webhook header ${parameter.name as string}`);
+      if (value !== undefined)
+        this.check(
+          this.compile(`callback ${callback} ${parameter.name as string}`, parameter.schema),
+          value,
+          `webhook header ${parameter.name as string}`,
+        );
     }
   }
 
@@ -131,7 +144,8 @@ export class Contract {
   assertHeaders(path: string, method: string, status: number, headers: Record<string, unknown>): void {
     for (const [name, header] of this.headers(path, method, status)) {
       const value = headers[name];
-      if (header.required === true) assert.ok(value !== undefined, `${method.toUpperCase()} ${path} ${status}: documented header ${name} is missing`);
+      if (header.required === true)
+        assert.ok(value !== undefined, `${method.toUpperCase()} ${path} ${status}: documented header ${name} is missing`);
       if (value === undefined || header.schema === undefined) continue;
       const typed = header.schema.type === 'integer' || header.schema.type === 'number' ? Number(value) : value;
       this.check(this.compile(`header ${path} ${method} ${status} ${name}`, header.schema), typed, `header ${name}`);
@@ -141,7 +155,8 @@ export class Contract {
 
 /** True when `body` is valid for the documented JSON request body of `method path`. */
 export function requestBodyValid(contract: Contract, path: string, method: string, body: unknown): boolean {
-  const schema = (contract.doc.paths?.[path]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema ?? undefined) as unknown;
+  const schema = (contract.doc.paths?.[path]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema ??
+    undefined) as unknown;
   assert.ok(schema, `${method.toUpperCase()} ${path} documents no JSON request body`);
   return contract.validator(`request ${method} ${path}`, schema)(body) as boolean;
 }

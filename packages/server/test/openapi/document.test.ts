@@ -61,7 +61,10 @@ function documentedRoutes(): string[] {
 
 function operations(): { route: string; op: Json }[] {
   return Object.entries(doc.paths as Json).flatMap(([path, item]) =>
-    METHODS.filter((m) => (item as Json)[m] !== undefined).map((m) => ({ route: `${m.toUpperCase()} ${path}`, op: (item as Json)[m] as Json })),
+    METHODS.filter((m) => (item as Json)[m] !== undefined).map((m) => ({
+      route: `${m.toUpperCase()} ${path}`,
+      op: (item as Json)[m] as Json,
+    })),
   );
 }
 
@@ -75,7 +78,10 @@ describe('GET /openapi.json', () => {
 
   test('documents every registered route, and every documented route is registered', () => {
     const registered = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => !isDocsAsset(r));
-    assert.ok(registered.includes('GET /v1/requests/{id}') && registered.includes('POST /v1/chat'), `route tree not understood: ${registered.join('; ')}`);
+    assert.ok(
+      registered.includes('GET /v1/requests/{id}') && registered.includes('POST /v1/chat'),
+      `route tree not understood: ${registered.join('; ')}`,
+    );
     const documented = documentedRoutes();
     const undocumented = registered.filter((r) => !documented.includes(r));
     assert.deepEqual(undocumented, [], `routes missing from the OpenAPI document: ${undocumented.join(', ')}`);
@@ -147,7 +153,9 @@ describe('GET /openapi.json', () => {
     const events = (doc.components.schemas.RequestEventMessage.oneOf as Json[]).map((alt) => alt.properties.event.const as string);
     assert.deepEqual(events.sort(), ['cancelled', 'completed', 'failed', 'output', 'progress', 'status']);
     for (const path of ['/v1/requests/{id}/events', '/v1/tasks/{id}/events']) {
-      assert.deepEqual(doc.paths[path].get.responses['200'].content['text/event-stream'].schema, { $ref: '#/components/schemas/RequestEventMessage' });
+      assert.deepEqual(doc.paths[path].get.responses['200'].content['text/event-stream'].schema, {
+        $ref: '#/components/schemas/RequestEventMessage',
+      });
     }
     const chat = (doc.components.schemas.ChatStreamMessage.oneOf as Json[]).map((alt) => alt.properties.event.const as string);
     assert.ok(chat.includes('request') && chat.includes('output') && chat.includes('completed'), chat.join(', '));
@@ -166,7 +174,11 @@ describe('GET /openapi.json', () => {
     for (const path of Object.keys(doc.paths as Json).filter((p) => p.startsWith('/v1/requests'))) {
       const alias = path.replace('/v1/requests', '/v1/tasks');
       const methods = METHODS.filter((m) => doc.paths[path][m]);
-      assert.deepEqual(METHODS.filter((m) => doc.paths[alias]?.[m]), methods, alias);
+      assert.deepEqual(
+        METHODS.filter((m) => doc.paths[alias]?.[m]),
+        methods,
+        alias,
+      );
     }
   });
 });

@@ -44,7 +44,14 @@ async function call(method: string, url: string, payload?: unknown, headers: Rec
 }
 
 /** Calls, asserts the status, and checks body and documented headers against `method docPath status`. */
-async function expectAnswer(method: string, url: string, docPath: string, status: number, payload?: unknown, headers?: Record<string, string>) {
+async function expectAnswer(
+  method: string,
+  url: string,
+  docPath: string,
+  status: number,
+  payload?: unknown,
+  headers?: Record<string, string>,
+) {
   const res = await call(method, url, payload, headers);
   assert.equal(res.statusCode, status, `${method} ${url}: ${res.body.slice(0, 500)}`);
   c.assertHeaders(docPath, method, status, res.headers);
@@ -81,7 +88,10 @@ describe('submissions and the status resource', () => {
     await expectAnswer('GET', `/v1/requests/${done.request_id as string}/result`, '/v1/requests/{id}/result', 200);
     const failed = await expectAnswer('POST', '/v1/operations/fail?async=false', '/v1/operations/{name}', 200, {});
     assert.equal(failed.status, 'failed');
-    const trigger = await expectAnswer('POST', '/v1/triggers/echo-trigger', '/v1/triggers/{name}', 202, { data: { n: 1 }, use_async: true });
+    const trigger = await expectAnswer('POST', '/v1/triggers/echo-trigger', '/v1/triggers/{name}', 202, {
+      data: { n: 1 },
+      use_async: true,
+    });
     await t.waitTerminal(trigger.request_id as string);
     const bots = await expectAnswer('POST', '/v1/bots/b1/actions/echo', '/v1/bots/{bot_id}/actions/{action}', 202, { n: 2 });
     assert.equal(bots.task_id, bots.request_id);
@@ -145,7 +155,12 @@ describe('error envelopes match the response of their status', () => {
     const res = await t.inject({ method: 'POST', url: '/v1/chat', headers: KEY, payload: { message: 'x'.repeat(2 * 1024 * 1024) } });
     assert.equal(res.statusCode, 413);
     c.assertAnswer('/v1/chat', 'POST', 413, res.json());
-    const broken = await t.inject({ method: 'POST', url: '/v1/chat', headers: { ...KEY, 'content-type': 'application/json' }, payload: '{"message":' });
+    const broken = await t.inject({
+      method: 'POST',
+      url: '/v1/chat',
+      headers: { ...KEY, 'content-type': 'application/json' },
+      payload: '{"message":',
+    });
     assert.equal(broken.statusCode, 400);
     c.assertAnswer('/v1/chat', 'POST', 400, broken.json());
   });
@@ -195,7 +210,9 @@ describe('batches, deliveries and webhooks', () => {
   test('the signed webhook matches the callback; the delivery log and a redelivery match their answers', async () => {
     const hook = encodeURIComponent(`${receiver.url}/hook`);
     const next = receiver.next('/hook', 10_000);
-    const accepted = await expectAnswer('POST', `/v1/operations/echo?async=true&webhook_url=${hook}`, '/v1/operations/{name}', 202, { w: 1 });
+    const accepted = await expectAnswer('POST', `/v1/operations/echo?async=true&webhook_url=${hook}`, '/v1/operations/{name}', 202, {
+      w: 1,
+    });
     const received = await next;
     c.assertCallback('RequestFinishedFromQuery', JSON.parse(received.body), received.headers);
     assert.ok(received.headers['webhook-signature'], 'signed with the configured secret');
@@ -203,11 +220,23 @@ describe('batches, deliveries and webhooks', () => {
     const log = await expectAnswer('GET', `/v1/requests/${id}/deliveries`, '/v1/requests/{id}/deliveries', 200);
     const deliveryId = log.data[0].delivery_id as string;
     // The receiver has the body before the server has its answer recorded: wait until the attempt has ended.
-    await waitFor(async () => (await call('GET', `/v1/requests/${id}/deliveries`)).json().data[0].status === 'delivered', { timeoutMs: 10_000 });
+    await waitFor(async () => (await call('GET', `/v1/requests/${id}/deliveries`)).json().data[0].status === 'delivered', {
+      timeoutMs: 10_000,
+    });
     const again = receiver.next('/hook', 10_000);
-    await expectAnswer('POST', `/v1/tasks/${id}/deliveries/${deliveryId}/redeliver`, '/v1/tasks/{id}/deliveries/{delivery_id}/redeliver', 202);
+    await expectAnswer(
+      'POST',
+      `/v1/tasks/${id}/deliveries/${deliveryId}/redeliver`,
+      '/v1/tasks/{id}/deliveries/{delivery_id}/redeliver',
+      202,
+    );
     await again;
-    await expectAnswer('POST', `/v1/requests/${id}/deliveries/dlv_nope/redeliver`, '/v1/requests/{id}/deliveries/{delivery_id}/redeliver', 404);
+    await expectAnswer(
+      'POST',
+      `/v1/requests/${id}/deliveries/dlv_nope/redeliver`,
+      '/v1/requests/{id}/deliveries/{delivery_id}/redeliver',
+      404,
+    );
   });
 
   test('the batch.completed webhook matches its callback', async () => {
@@ -220,7 +249,7 @@ describe('batches, deliveries and webhooks', () => {
 });
 
 describe('event streams, event by event', () => {
-  test('a request\'s events: status, progress, completed; failed; cancelled; resumed after the end is 204', async () => {
+  test("a request's events: status, progress, completed; failed; cancelled; resumed after the end is 204", async () => {
     const done = await expectAnswer('POST', '/v1/operations/progress?async=false', '/v1/operations/{name}', 200, {});
     const res = await call('GET', `/v1/requests/${done.request_id as string}/events`);
     assert.equal(res.statusCode, 200);
@@ -245,7 +274,11 @@ describe('event streams, event by event', () => {
     try {
       assert.equal(feed.status, 200);
       const done = await expectAnswer('POST', '/v1/operations/progress?async=false', '/v1/operations/{name}', 200, {});
-      const events = await feed.waitFor((e) => e.some((m) => m.event === 'status' && dataOf(m).status === 'completed'), 10_000, 'the completed status');
+      const events = await feed.waitFor(
+        (e) => e.some((m) => m.event === 'status' && dataOf(m).status === 'completed'),
+        10_000,
+        'the completed status',
+      );
       for (const m of events.filter((e) => dataOf(e).request_id === done.request_id)) {
         c.assertAnswer('/v1/events', 'GET', 200, { event: m.event, data: dataOf(m) as unknown }, 'text/event-stream');
       }

@@ -46,7 +46,11 @@ export async function startKindServer(config: Record<string, unknown>, env: Reco
         url,
         ...(payload === undefined ? {} : { payload: payload as InjectOptions['payload'] }),
       });
-      return { status: res.statusCode, body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody, raw: res.body };
+      return {
+        status: res.statusCode,
+        body: (String(res.headers['content-type'] ?? '').includes('json') ? res.json() : {}) as JsonBody,
+        raw: res.body,
+      };
     },
     async waitTerminal(id, timeoutMs = SAFETY_NET_MS) {
       // A timer holds the loop open: engine timers are unref'd.

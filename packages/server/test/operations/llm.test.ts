@@ -64,14 +64,12 @@ before(async () => {
         chunk(res, { content: 'Thinking' }); // then nothing until the caller hangs up
         return;
       case 'whole':
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              model: 'whole',
-              choices: [{ index: 0, message: { role: 'assistant', content: 'All at once' }, finish_reason: 'stop' }],
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            model: 'whole',
+            choices: [{ index: 0, message: { role: 'assistant', content: 'All at once' }, finish_reason: 'stop' }],
+          }),
+        );
         return;
       default:
         res.writeHead(400).end();

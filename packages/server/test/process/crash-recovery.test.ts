@@ -9,7 +9,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { http, killAllServers, makeTempDir, startServer, waitFor, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import {
+  http,
+  killAllServers,
+  makeTempDir,
+  startServer,
+  waitFor,
+  writeConfig,
+  writeStepsOperation,
+  type ServerProcess,
+} from '../helpers/process.js';
 import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 after(killAllServers);
@@ -47,7 +56,9 @@ function config(dir: string, maxAttempts: number): string {
 
 async function submitAll(server: ServerProcess): Promise<string[]> {
   const answers = await Promise.all(
-    Array.from({ length: REQUESTS }, (_, i) => http('POST', `${server.url}/v1/operations/steps?async=true`, { steps: STEPS, step_ms: STEP_MS, echo: i })),
+    Array.from({ length: REQUESTS }, (_, i) =>
+      http('POST', `${server.url}/v1/operations/steps?async=true`, { steps: STEPS, step_ms: STEP_MS, echo: i }),
+    ),
   );
   const ids: string[] = [];
   for (const [i, res] of answers.entries()) {
@@ -87,7 +98,10 @@ async function crashMidFlight(server: ServerProcess): Promise<Snapshot> {
   assert.equal(exit.signal, 'SIGKILL');
   const elapsed = killedAt - snapshot.listedAt;
   const surely = snapshot.processing.filter((r) => (STEPS - 1 - (r.completed_steps ?? 0)) * STEP_MS > elapsed + 50);
-  assert.ok(surely.length >= 1, `the kill came ${elapsed} ms after the listing: too late to know which requests it interrupted (machine overloaded?)`);
+  assert.ok(
+    surely.length >= 1,
+    `the kill came ${elapsed} ms after the listing: too late to know which requests it interrupted (machine overloaded?)`,
+  );
   return {
     surelyInterrupted: new Set(surely.map((r) => r.request_id)),
     completedBefore: new Map(snapshot.completed.map((r) => [r.request_id, r.completed_at])),
@@ -95,7 +109,8 @@ async function crashMidFlight(server: ServerProcess): Promise<Snapshot> {
 }
 
 /** Polls GET /v1/requests/{id} for every id until each is terminal; 404 fails at once. */
-async function waitAllTerminal(server: ServerProcess, ids: string[]): Promise<Map<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function waitAllTerminal(server: ServerProcess, ids: string[]): Promise<Map<string, any>> {
   const final = new Map<string, any>(); // eslint-disable-line @typescript-eslint/no-explicit-any
   await waitFor(
     async () => {
@@ -208,7 +223,9 @@ describe('crash recovery: SIGKILL mid-flight, restart on the same SQLite file', 
       if (r.status === 'completed') assert.equal(r.result.request_id, id);
       else failed += 1;
     }
-    t.diagnostic(`at the kill: ${completedBefore.size} completed, ${surelyInterrupted.size} surely processing; ${failed} failed with lease_expired`);
+    t.diagnostic(
+      `at the kill: ${completedBefore.size} completed, ${surelyInterrupted.size} surely processing; ${failed} failed with lease_expired`,
+    );
     assert.ok(failed >= surelyInterrupted.size);
     assert.ok(failed <= 8, `at most concurrency (8) requests can be interrupted, got ${failed}`);
 

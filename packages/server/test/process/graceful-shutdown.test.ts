@@ -13,7 +13,17 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { http, isConnectionError, killAllServers, makeTempDir, startServer, waitFor, writeConfig, writeStepsOperation, type ServerProcess } from '../helpers/process.js';
+import {
+  http,
+  isConnectionError,
+  killAllServers,
+  makeTempDir,
+  startServer,
+  waitFor,
+  writeConfig,
+  writeStepsOperation,
+  type ServerProcess,
+} from '../helpers/process.js';
 import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 after(killAllServers);
@@ -155,7 +165,8 @@ describe('graceful shutdown on SIGTERM', () => {
     // Between the two processes the stored request is back in `pending`, its attempt given back (read straight from the file).
     const db = new Database(dbPath);
     try {
-      const row = db.prepare('SELECT status, attempt FROM requests WHERE id = ?').get(id) as { status: string; attempt: number } | undefined;
+      const row = db.prepare('SELECT status, attempt FROM requests WHERE id = ?').get(id) as
+        { status: string; attempt: number } | undefined;
       assert.deepEqual(row, { status: 'pending', attempt: 0 });
     } finally {
       db.close();

@@ -90,7 +90,8 @@ function statusCommand(id: string): string[] {
 }
 
 /** Polls the seed's status command until the request is terminal. */
-async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function pollUntilTerminal(id: string, timeoutMs = 20_000): Promise<any> {
   return waitFor(
     async () => {
       const res = await curl(statusCommand(id));
@@ -165,14 +166,30 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
   });
 
   test('async chat with a multi-line body (seed 001) → 202', async () => {
-    const res = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{\n    "message": "Research AI trends",\n    "async": true\n  }']);
+    const res = await curl([
+      '-X',
+      'POST',
+      `${base}/v1/chat`,
+      '-H',
+      KEY_HEADER,
+      '-d',
+      '{\n    "message": "Research AI trends",\n    "async": true\n  }',
+    ]);
     const id = assertAccepted(res, 'multi-line async chat');
     const final = await pollUntilTerminal(id);
     assert.equal(final.status, 'completed', JSON.stringify(final));
   });
 
   test('cancel (seed 000) a fresh chat request → cancelled, or 409 request_already_finished if it was already done', async (t) => {
-    const submitted = await curl(['-X', 'POST', `${base}/v1/chat`, '-H', KEY_HEADER, '-d', '{"message": "Research AI trends", "async": true}']);
+    const submitted = await curl([
+      '-X',
+      'POST',
+      `${base}/v1/chat`,
+      '-H',
+      KEY_HEADER,
+      '-d',
+      '{"message": "Research AI trends", "async": true}',
+    ]);
     const id = assertAccepted(submitted, 'async chat');
     const res = await curl(['-X', 'DELETE', `${base}/v1/requests/${id}`, '-H', KEY_HEADER]);
     t.diagnostic(`DELETE of a fresh chat request answered ${res.status}`);
@@ -196,7 +213,9 @@ describe('seed curl examples, as written, against examples/errand.yaml', () => {
     // A document server on 127.0.0.1 that accepts the download and never answers:
     // analyze-document is surely still running (waiting for it) when the cancel arrives.
     const fetched = new Promise<{ closed: Promise<void> }>((resolveFetched) => {
-      stalling.once('request', (req: IncomingMessage) => resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }));
+      stalling.once('request', (req: IncomingMessage) =>
+        resolveFetched({ closed: new Promise((r) => req.socket.once('close', () => r())) }),
+      );
     });
     const documentUrl = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/large-report.pdf`;
     const submitted = await curl([

@@ -36,7 +36,9 @@ test('deliveries interrupted by SIGKILL are sent after the restart', async (t) =
 
   const first = await startServer({ config });
   const submit = async (path: string) => {
-    const res = await http('POST', `${first.url}/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(receiver.url + path)}`, { path });
+    const res = await http('POST', `${first.url}/v1/operations/echo?async=true&webhook_url=${encodeURIComponent(receiver.url + path)}`, {
+      path,
+    });
     assert.equal(res.status, 202, res.text);
     return res.body.request_id as string;
   };
@@ -59,7 +61,10 @@ test('deliveries interrupted by SIGKILL are sent after the restart', async (t) =
   const secondHang = await resent;
   assert.equal(secondHang.headers['webhook-id'], firstHang.headers['webhook-id'], 'same webhook-id after the restart');
   assert.equal(secondHang.body, firstHang.body, 'same payload bytes');
-  const payload = new Webhook(secret).verify(secondHang.body, secondHang.headers as Record<string, string>) as { request_id: string; status: string };
+  const payload = new Webhook(secret).verify(secondHang.body, secondHang.headers as Record<string, string>) as {
+    request_id: string;
+    status: string;
+  };
   assert.deepEqual([payload.request_id, payload.status], [hangId, 'completed']);
 
   for (const id of [hangId, flakyId]) {

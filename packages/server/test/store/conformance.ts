@@ -47,7 +47,13 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.deepEqual(request.input, { text: 'héllo', n: [1, 2] });
         assert.deepEqual(request.metadata, { k: 'v' });
         assert.equal(request.result, null);
-        assert.deepEqual(event, { request_id: fresh.id, seq: 1, type: 'status', data: { status: 'pending', attempt: 0 }, created_at: fresh.created_at });
+        assert.deepEqual(event, {
+          request_id: fresh.id,
+          seq: 1,
+          type: 'status',
+          data: { status: 'pending', attempt: 0 },
+          created_at: fresh.created_at,
+        });
         const got = await store.requestGetById({ id: fresh.id });
         assert.deepEqual(got, request);
       }));
@@ -56,7 +62,10 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
       withStore(async (store) => {
         const fresh = Array.from({ length: 25 }, () => makeNewRequest());
         const results = await Promise.all(fresh.map((request) => store.requestInsert({ request })));
-        assert.deepEqual(results.map((t) => t.request.id), fresh.map((r) => r.id));
+        assert.deepEqual(
+          results.map((t) => t.request.id),
+          fresh.map((r) => r.id),
+        );
         assert.ok(results.every((t) => t.event.seq === 1));
         assert.equal((await store.requestCounts()).pending, 25);
       }));
@@ -66,7 +75,10 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const first = makeNewRequest();
         await store.requestInsert({ request: first });
         const other = makeNewRequest();
-        const [dup, ok] = await Promise.allSettled([store.requestInsert({ request: { ...first } }), store.requestInsert({ request: other })]);
+        const [dup, ok] = await Promise.allSettled([
+          store.requestInsert({ request: { ...first } }),
+          store.requestInsert({ request: other }),
+        ]);
         assert.equal(dup.status, 'rejected');
         assert.equal(ok.status, 'fulfilled');
         assert.ok(await store.requestGetById({ id: other.id }));
@@ -92,25 +104,47 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const moves: Record<string, { to: RequestStatus; run: (r: Request) => Promise<boolean> }> = {
           claim: {
             to: 'processing',
-            run: async (r) => (await store.requestClaim({ owner: OWNER, now: T0 + 200_000, leaseMs: LEASE, limit: 10 })).some((t) => t.request.id === r.id),
+            run: async (r) =>
+              (await store.requestClaim({ owner: OWNER, now: T0 + 200_000, leaseMs: LEASE, limit: 10 })).some((t) => t.request.id === r.id),
           },
-          complete: { to: 'completed', run: async (r) => (await store.requestComplete({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, result: 2 })) !== null },
-          fail: { to: 'failed', run: async (r) => (await store.requestFail({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom })) !== null },
+          complete: {
+            to: 'completed',
+            run: async (r) =>
+              (await store.requestComplete({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, result: 2 })) !== null,
+          },
+          fail: {
+            to: 'failed',
+            run: async (r) =>
+              (await store.requestFail({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom })) !== null,
+          },
           retry: {
             to: 'pending',
-            run: async (r) => (await store.requestRetry({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom, runAt: T0 })) !== null,
+            run: async (r) =>
+              (await store.requestRetry({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000, error: boom, runAt: T0 })) !==
+              null,
           },
-          cancel: { to: 'cancelled', run: async (r) => (await store.requestCancel({ id: r.id, now: T0 + 200_000 })).outcome === 'cancelled' },
-          release: { to: 'pending', run: async (r) => (await store.requestRelease({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000 })) !== null },
+          cancel: {
+            to: 'cancelled',
+            run: async (r) => (await store.requestCancel({ id: r.id, now: T0 + 200_000 })).outcome === 'cancelled',
+          },
+          release: {
+            to: 'pending',
+            run: async (r) => (await store.requestRelease({ id: r.id, attempt: r.attempt, owner: OWNER, now: T0 + 200_000 })) !== null,
+          },
         };
         for (const from of REQUEST_STATUSES) {
           for (const [name, move] of Object.entries(moves)) {
             // Clear the queue so a claim only ever sees the request under test.
-            for (const p of await store.requestList({ statuses: ['pending'], limit: 100 })) await store.requestCancel({ id: p.id, now: T0 });
+            for (const p of await store.requestList({ statuses: ['pending'], limit: 100 }))
+              await store.requestCancel({ id: p.id, now: T0 });
             const request = await inState(from);
             const happened = await move.run(request);
             assert.equal(happened, canTransition(from, move.to), `${name} from ${from}`);
-            assert.equal((await store.requestGetById({ id: request.id }))?.status, happened ? move.to : from, `${name} from ${from}: state after`);
+            assert.equal(
+              (await store.requestGetById({ id: request.id }))?.status,
+              happened ? move.to : from,
+              `${name} from ${from}: state after`,
+            );
           }
         }
       }));
@@ -129,7 +163,10 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const high = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 1, priority: 5 }) })).request;
         const later = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 2, run_at: T0 + 60_000 }) })).request;
         const claimed = await store.requestClaim({ owner: OWNER, now: T0 + 10, leaseMs: LEASE, limit: 10 });
-        assert.deepEqual(claimed.map((t) => t.request.id), [high.id, low.id]);
+        assert.deepEqual(
+          claimed.map((t) => t.request.id),
+          [high.id, low.id],
+        );
         for (const { request, event } of claimed) {
           assert.equal(request.status, 'processing');
           assert.equal(request.attempt, 1);
@@ -141,7 +178,10 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         }
         assert.deepEqual(await store.requestClaim({ owner: 'node-b', now: T0 + 10, leaseMs: LEASE, limit: 10 }), []);
         const due = await store.requestClaim({ owner: OWNER, now: T0 + 60_000, leaseMs: LEASE, limit: 10 });
-        assert.deepEqual(due.map((t) => t.request.id), [later.id]);
+        assert.deepEqual(
+          due.map((t) => t.request.id),
+          [later.id],
+        );
       }));
 
     test('requestClaim respects limit and per-operation limits', () =>
@@ -216,7 +256,11 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
     test('requestRelease hands a claimed request back without counting the attempt', () =>
       withStore(async (store) => {
         const running = await insertAndClaim(store);
-        assert.equal(await store.requestRelease({ id: running.id, attempt: 1, owner: 'node-b', now: T0 + 5 }), null, 'only the claim holder');
+        assert.equal(
+          await store.requestRelease({ id: running.id, attempt: 1, owner: 'node-b', now: T0 + 5 }),
+          null,
+          'only the claim holder',
+        );
         const released = await store.requestRelease({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 5 });
         assert.equal(released?.request.status, 'pending');
         assert.equal(released?.request.attempt, 0);
@@ -225,25 +269,43 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.deepEqual(released?.event.data, { status: 'pending', attempt: 0, released: true });
         const again = await store.requestClaim({ owner: OWNER, now: T0 + 5, leaseMs: LEASE, limit: 1 });
         assert.equal(again[0]?.request.attempt, 1);
-        assert.equal(await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 6, result: 'ok' }) !== null, true);
+        assert.equal((await store.requestComplete({ id: running.id, attempt: 1, owner: OWNER, now: T0 + 6, result: 'ok' })) !== null, true);
       }));
 
     test('progress and output are guarded and logged with gapless sequence numbers', () =>
       withStore(async (store) => {
         const running = await insertAndClaim(store);
         const ref = { id: running.id, attempt: 1, owner: OWNER, now: T0 + 1 };
-        const p = await store.requestProgress({ ...ref, progress: { percent: 40, message: 'Reading', current_step: 'read', total_steps: 5, completed_steps: 2 } });
-        assert.deepEqual(p?.request.progress, { percent: 40, message: 'Reading', current_step: 'read', total_steps: 5, completed_steps: 2 });
+        const p = await store.requestProgress({
+          ...ref,
+          progress: { percent: 40, message: 'Reading', current_step: 'read', total_steps: 5, completed_steps: 2 },
+        });
+        assert.deepEqual(p?.request.progress, {
+          percent: 40,
+          message: 'Reading',
+          current_step: 'read',
+          total_steps: 5,
+          completed_steps: 2,
+        });
         const out = await store.eventAppend({ ...ref, type: 'output', data: { text: 'chunk' } });
         assert.equal(out?.seq, 4);
         assert.equal(await store.eventAppend({ ...ref, owner: 'node-b', type: 'output', data: 'x' }), null);
         assert.equal(await store.requestProgress({ ...ref, attempt: 2, progress: { percent: 1 } }), null);
         await store.requestComplete({ ...ref, result: 'done' });
         const events = await store.eventListAfter({ id: running.id, afterSeq: 0, limit: 100 });
-        assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5]);
-        assert.deepEqual(events.map((e) => e.type), ['status', 'status', 'progress', 'output', 'status']);
+        assert.deepEqual(
+          events.map((e) => e.seq),
+          [1, 2, 3, 4, 5],
+        );
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['status', 'status', 'progress', 'output', 'status'],
+        );
         assert.deepEqual(events[3]?.data, { text: 'chunk' });
-        assert.deepEqual((await store.eventListAfter({ id: running.id, afterSeq: 3, limit: 1 })).map((e) => e.seq), [4]);
+        assert.deepEqual(
+          (await store.eventListAfter({ id: running.id, afterSeq: 3, limit: 1 })).map((e) => e.seq),
+          [4],
+        );
       }));
 
     test('requestCancel cancels pending and processing requests once, and respects tenants', () =>
@@ -301,7 +363,10 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const { request } = await store.requestInsert({ request: makeNewRequest() });
         await store.requestClaim({ owner: 'me', now: request.run_at, leaseMs: LEASE, limit: 1 });
         const rescued = await store.leaseRescueExpired({ now: T0 + 10, limit: 10, allExcept: 'me', retryDelayMs: () => 0 });
-        assert.deepEqual(rescued.map((t) => t.request.id), [theirs.id]);
+        assert.deepEqual(
+          rescued.map((t) => t.request.id),
+          [theirs.id],
+        );
         assert.equal((await store.requestGetById({ id: request.id }))?.status, 'processing');
       }));
 
@@ -309,11 +374,16 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
       withStore(async (store) => {
         const ids: string[] = [];
         for (let i = 0; i < 7; i++) {
-          const { request } = await store.requestInsert({ request: makeNewRequest({ tenant: i % 2 ? 'beta' : 'alpha', operation: i < 4 ? 'a' : 'b' }) });
+          const { request } = await store.requestInsert({
+            request: makeNewRequest({ tenant: i % 2 ? 'beta' : 'alpha', operation: i < 4 ? 'a' : 'b' }),
+          });
           ids.push(request.id);
         }
         const all = await store.requestList({ limit: 100 });
-        assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
+        assert.deepEqual(
+          all.map((r) => r.id),
+          [...ids].reverse(),
+        );
         const alpha = await store.requestList({ tenant: 'alpha', limit: 100 });
         assert.ok(alpha.every((r) => r.tenant === 'alpha'));
         assert.equal(alpha.length, 4);
@@ -321,9 +391,15 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const page1 = await store.requestList({ limit: 3 });
         const page2 = await store.requestList({ limit: 3, beforeId: page1[2]!.id });
         const page3 = await store.requestList({ limit: 3, beforeId: page2[2]!.id });
-        assert.deepEqual([...page1, ...page2, ...page3].map((r) => r.id), [...ids].reverse());
+        assert.deepEqual(
+          [...page1, ...page2, ...page3].map((r) => r.id),
+          [...ids].reverse(),
+        );
         await store.requestCancel({ id: ids[0]!, now: T0 });
-        assert.deepEqual((await store.requestList({ statuses: ['cancelled'], limit: 10 })).map((r) => r.id), [ids[0]]);
+        assert.deepEqual(
+          (await store.requestList({ statuses: ['cancelled'], limit: 10 })).map((r) => r.id),
+          [ids[0]],
+        );
         assert.equal((await store.requestList({ statuses: ['pending', 'cancelled'], limit: 10 })).length, 7);
       }));
 
@@ -361,13 +437,21 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         if (first.outcome !== 'created') return;
         const replay = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 1 }), key });
         assert.deepEqual(replay.outcome === 'existing' && [replay.request.id, replay.sameFingerprint], [first.transition.request.id, true]);
-        const other = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 2 }), key: { ...key, fingerprint: 'f2' } });
+        const other = await store.requestInsertIdempotent({
+          request: makeNewRequest({ created_at: T0 + 2 }),
+          key: { ...key, fingerprint: 'f2' },
+        });
         assert.equal(other.outcome === 'existing' && other.sameFingerprint, false);
-        const otherTenant = await store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 3 }), key: { ...key, tenant: 'beta' } });
+        const otherTenant = await store.requestInsertIdempotent({
+          request: makeNewRequest({ created_at: T0 + 3 }),
+          key: { ...key, tenant: 'beta' },
+        });
         assert.equal(otherTenant.outcome, 'created', 'keys are scoped per tenant');
         // 50 concurrent submissions with one key create exactly one request.
         const burst = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 10 + i }), key: { ...key, key: 'burst' } })),
+          Array.from({ length: 50 }, (_, i) =>
+            store.requestInsertIdempotent({ request: makeNewRequest({ created_at: T0 + 10 + i }), key: { ...key, key: 'burst' } }),
+          ),
         );
         assert.equal(burst.filter((b) => b.outcome === 'created').length, 1);
         assert.equal(new Set(burst.map((b) => (b.outcome === 'created' ? b.transition.request.id : b.request.id))).size, 1);
@@ -377,7 +461,11 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
           key: { ...key, expiresAt: T0 + 2 * 86_400_000 },
         });
         assert.equal(later.outcome, 'created');
-        assert.equal(await store.idempotencyPurgeExpired({ now: T0 + 86_400_000, limit: 100 }), 2, "beta's key and the burst key expire; alpha's was renewed");
+        assert.equal(
+          await store.idempotencyPurgeExpired({ now: T0 + 86_400_000, limit: 100 }),
+          2,
+          "beta's key and the burst key expire; alpha's was renewed",
+        );
         assert.equal(await store.idempotencyPurgeExpired({ now: T0 + 2 * 86_400_000, limit: 100 }), 1);
       }));
 
@@ -399,25 +487,47 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const rerun = (await store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) })).request;
         assert.equal(rerun.retry_of, original.id);
         assert.equal((await store.requestGetByRetryOf({ id: original.id }))?.id, rerun.id);
-        await assert.rejects(() => store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) }), 'at most one re-run per request');
+        await assert.rejects(
+          () => store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) }),
+          'at most one re-run per request',
+        );
       }));
 
     test('batches: inserted with their items in one go, read back in order, claimed within their concurrency', () =>
       withStore(async (store) => {
-        const batch = { id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t', tenant: 'alpha', operation: 'echo', concurrency: 2, total: 5, webhook_url: null, metadata: { k: 1 }, created_at: T0 };
+        const batch = {
+          id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t',
+          tenant: 'alpha',
+          operation: 'echo',
+          concurrency: 2,
+          total: 5,
+          webhook_url: null,
+          metadata: { k: 1 },
+          created_at: T0,
+        };
         const requests = Array.from({ length: 5 }, (_, i) => makeNewRequest({ created_at: T0 + i, batch_id: batch.id, input: { i } }));
         const { transitions } = await store.batchInsert({ batch, requests });
         assert.equal(transitions.length, 5);
         const other = (await store.requestInsert({ request: makeNewRequest({ created_at: T0 + 10 }) })).request;
         const read = await store.batchGetById({ id: batch.id, tenant: 'alpha' });
         assert.deepEqual(read?.batch, batch);
-        assert.deepEqual(read?.items.map((r) => r.id), requests.map((r) => r.id));
+        assert.deepEqual(
+          read?.items.map((r) => r.id),
+          requests.map((r) => r.id),
+        );
         assert.equal(await store.batchGetById({ id: batch.id, tenant: 'beta' }), null);
         const first = await store.requestClaim({ owner: OWNER, now: T0 + 100, leaseMs: LEASE, limit: 10 });
         const fromBatch = first.filter((t) => t.request.batch_id === batch.id);
         assert.equal(fromBatch.length, 2, 'no more than the batch concurrency in one claim');
-        assert.ok(first.some((t) => t.request.id === other.id), 'other work is not held back by a saturated batch');
-        assert.deepEqual(await store.requestClaim({ owner: OWNER, now: T0 + 100, leaseMs: LEASE, limit: 10 }), [], 'the batch is at its limit');
+        assert.ok(
+          first.some((t) => t.request.id === other.id),
+          'other work is not held back by a saturated batch',
+        );
+        assert.deepEqual(
+          await store.requestClaim({ owner: OWNER, now: T0 + 100, leaseMs: LEASE, limit: 10 }),
+          [],
+          'the batch is at its limit',
+        );
         const done = fromBatch[0]!.request;
         await store.requestComplete({ id: done.id, attempt: 1, owner: OWNER, now: T0 + 101, result: 1 });
         const next = await store.requestClaim({ owner: OWNER, now: T0 + 102, leaseMs: LEASE, limit: 10 });

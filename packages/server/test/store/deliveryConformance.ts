@@ -86,7 +86,11 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       assert.equal(delivery.lease_expires_at, T0 + 5100);
       assert.equal(await store.deliveryNextDueAt(), T0 + 5100, 'the lease expiry is the next thing due');
       const other = owner === 'n1' ? 'n2' : 'n1';
-      assert.equal(await store.deliveryComplete({ id: delivery.id, owner: other, attempt: 1, now: T0 + 110, ...outcome }), null, 'not the owner');
+      assert.equal(
+        await store.deliveryComplete({ id: delivery.id, owner: other, attempt: 1, now: T0 + 110, ...outcome }),
+        null,
+        'not the owner',
+      );
       const done = await store.deliveryComplete({ id: delivery.id, owner, attempt: 1, now: T0 + 110, ...outcome });
       assert.equal(done?.status, 'delivered');
       assert.equal(done?.finished_at, T0 + 110);
@@ -105,7 +109,16 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       await store.requestComplete({ ...claimRef(r, T0 + 100), result: 1 });
       const [first] = await store.deliveryClaim({ owner: 'n1', now: T0 + 100, leaseMs: 5000, limit: 1 });
       const error = { type: 'http_status', message: 'The receiver answered 500' };
-      const retrying = await store.deliveryFail({ id: first!.id, owner: 'n1', attempt: 1, now: T0 + 120, ...outcome, statusCode: 500, error, retryAt: T0 + 5000 });
+      const retrying = await store.deliveryFail({
+        id: first!.id,
+        owner: 'n1',
+        attempt: 1,
+        now: T0 + 120,
+        ...outcome,
+        statusCode: 500,
+        error,
+        retryAt: T0 + 5000,
+      });
       assert.equal(retrying?.status, 'pending');
       assert.equal(retrying?.next_attempt_at, T0 + 5000);
       assert.equal(retrying?.last_status_code, 500);
@@ -114,14 +127,26 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       const [second] = await store.deliveryClaim({ owner: 'n1', now: T0 + 5000, leaseMs: 5000, limit: 1 });
       assert.equal(second?.attempt, 2);
       const gone = { type: 'gone', message: 'The receiver answered 410 Gone' };
-      const failed = await store.deliveryFail({ id: first!.id, owner: 'n1', attempt: 2, now: T0 + 5010, ...outcome, statusCode: 410, error: gone, retryAt: null });
+      const failed = await store.deliveryFail({
+        id: first!.id,
+        owner: 'n1',
+        attempt: 2,
+        now: T0 + 5010,
+        ...outcome,
+        statusCode: 410,
+        error: gone,
+        retryAt: null,
+      });
       assert.equal(failed?.status, 'failed');
       assert.equal(failed?.finished_at, T0 + 5010);
       const [listed] = await store.deliveryListForRequest({ requestId: r.id });
-      assert.deepEqual(listed?.attempts.map((a) => [a.attempt, a.status_code, a.error?.type]), [
-        [1, 500, 'http_status'],
-        [2, 410, 'gone'],
-      ]);
+      assert.deepEqual(
+        listed?.attempts.map((a) => [a.attempt, a.status_code, a.error?.type]),
+        [
+          [1, 500, 'http_status'],
+          [2, 410, 'gone'],
+        ],
+      );
     }));
 
   test('deliveryRelease gives the attempt back; deliveryRescueExpired takes back dead leases', () =>
@@ -136,7 +161,11 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       assert.equal(await store.deliveryRescueExpired({ now: T0 + 5000, limit: 10 }), 0, 'lease still live');
       assert.equal(await store.deliveryRescueExpired({ now: T0 + 5000, limit: 10, allExcept: 'n1' }), 0, 'held by the survivor');
       assert.equal(await store.deliveryRescueExpired({ now: T0 + 5101, limit: 10 }), 1, 'expired');
-      assert.equal(await store.deliveryComplete({ id: d!.id, owner: 'n1', attempt: 1, now: T0 + 5102, ...outcome }), null, 'the dead claim is stale');
+      assert.equal(
+        await store.deliveryComplete({ id: d!.id, owner: 'n1', attempt: 1, now: T0 + 5102, ...outcome }),
+        null,
+        'the dead claim is stale',
+      );
       const [taken] = await store.deliveryClaim({ owner: 'n2', now: T0 + 5101, leaseMs: 5000, limit: 1 });
       assert.equal(taken?.lease_owner, 'n2');
       assert.equal(await store.deliveryRescueExpired({ now: T0 + 5102, limit: 10, allExcept: 'n3' }), 1, 'another owner at start-up');
@@ -156,17 +185,27 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       assert.equal(again.outcome, 'scheduled');
       if (again.outcome !== 'scheduled') return;
       assert.deepEqual(
-        [again.delivery.id, again.delivery.payload, again.delivery.status, again.delivery.series, again.delivery.attempt, again.delivery.next_attempt_at],
+        [
+          again.delivery.id,
+          again.delivery.payload,
+          again.delivery.status,
+          again.delivery.series,
+          again.delivery.attempt,
+          again.delivery.next_attempt_at,
+        ],
         [d!.id, d!.payload, 'pending', 2, 0, T0 + 200],
       );
       const [claimed] = await store.deliveryClaim({ owner: 'n1', now: T0 + 200, leaseMs: 5000, limit: 1 });
       await store.deliveryComplete({ id: d!.id, owner: 'n1', attempt: 1, now: T0 + 210, ...outcome });
       assert.equal(claimed?.series, 2);
       const [listed] = await store.deliveryListForRequest({ requestId: r.id });
-      assert.deepEqual(listed?.attempts.map((a) => [a.series, a.attempt]), [
-        [1, 1],
-        [2, 1],
-      ]);
+      assert.deepEqual(
+        listed?.attempts.map((a) => [a.series, a.attempt]),
+        [
+          [1, 1],
+          [2, 1],
+        ],
+      );
     }));
 
   test('requestPurgeFinished deletes a request’s deliveries with it', () =>

@@ -62,7 +62,9 @@ describe('postgres: several nodes on one database', { skip }, () => {
     assert.ok(owners.size >= 2, `work was shared (${[...owners].join(', ')})`);
     assert.deepEqual(await a.requestCounts(), { pending: 0, processing: 300 });
     // Every request logged exactly one claim: seq 2 is its only `processing` event.
-    const { rows } = await pgExec(`SELECT count(*)::int AS n FROM ${a.settings.schema}.request_events WHERE type = 'status' AND data LIKE '{"status":"processing"%'`);
+    const { rows } = await pgExec(
+      `SELECT count(*)::int AS n FROM ${a.settings.schema}.request_events WHERE type = 'status' AND data LIKE '{"status":"processing"%'`,
+    );
     assert.equal(rows[0].n, 300);
   });
 
@@ -71,8 +73,20 @@ describe('postgres: several nodes on one database', { skip }, () => {
     const LIMIT = 3;
     await insertMany(a, 60, { operation: 'limited' });
     await insertMany(a, 20, { operation: 'free' });
-    const batch = { id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t', tenant: 'alpha', operation: 'echo', concurrency: 2, total: 30, webhook_url: null, metadata: null, created_at: T0 };
-    await a.batchInsert({ batch, requests: Array.from({ length: 30 }, (_, i) => makeNewRequest({ created_at: T0 + 100 + i, batch_id: batch.id })) });
+    const batch = {
+      id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t',
+      tenant: 'alpha',
+      operation: 'echo',
+      concurrency: 2,
+      total: 30,
+      webhook_url: null,
+      metadata: null,
+      created_at: T0,
+    };
+    await a.batchInsert({
+      batch,
+      requests: Array.from({ length: 30 }, (_, i) => makeNewRequest({ created_at: T0 + 100 + i, batch_id: batch.id })),
+    });
     const observer = await pgClient();
     after(() => observer.end());
     let maxLimited = 0;
@@ -82,7 +96,13 @@ describe('postgres: several nodes on one database', { skip }, () => {
       let done = 0;
       for (let round = 0; round < 500; round++) {
         const runningLimited = [...mine.values()].filter((r) => r.operation === 'limited').length;
-        const claimed = await store.requestClaim({ owner, now: T0 + 10_000, leaseMs: LEASE, limit: 4, operationLimits: { limited: LIMIT - runningLimited } });
+        const claimed = await store.requestClaim({
+          owner,
+          now: T0 + 10_000,
+          leaseMs: LEASE,
+          limit: 4,
+          operationLimits: { limited: LIMIT - runningLimited },
+        });
         for (const { request } of claimed) mine.set(request.id, request);
         const { rows } = await observer.query(
           `SELECT count(*) FILTER (WHERE operation = 'limited')::int AS limited, count(*) FILTER (WHERE batch_id IS NOT NULL)::int AS batch
@@ -115,10 +135,17 @@ describe('postgres: several nodes on one database', { skip }, () => {
     after(() => Promise.all(stores.map((s) => s.close())));
     const reports = await Promise.all(stores.map((s) => s.applyMigrations()));
     const versions = PG_MIGRATIONS.map((m) => m.version);
-    assert.deepEqual(reports.map((r) => r.applied.length).sort(), [0, 0, versions.length], 'one store applied them all, the others found them done');
+    assert.deepEqual(
+      reports.map((r) => r.applied.length).sort(),
+      [0, 0, versions.length],
+      'one store applied them all, the others found them done',
+    );
     assert.ok(reports.every((r) => r.version === Math.max(...versions)));
     const { rows } = await pgExec(`SELECT version FROM ${schema}.errand_migrations ORDER BY version`);
-    assert.deepEqual(rows, versions.map((version) => ({ version })));
+    assert.deepEqual(
+      rows,
+      versions.map((version) => ({ version })),
+    );
     assert.deepEqual((await stores[0]!.applyMigrations()).applied, [], 'idempotent');
     const { request } = await stores[1]!.requestInsert({ request: makeNewRequest() });
     assert.equal((await stores[2]!.requestGetById({ id: request.id }))?.status, 'pending');

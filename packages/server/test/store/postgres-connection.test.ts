@@ -20,7 +20,8 @@ import { SAFETY_NET_MS } from '../helpers/timing.js';
 
 const skip = await pgSkipReason();
 
-const isUnavailable = (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable' && err.status === 503 && err.retryAfterSeconds === 1;
+const isUnavailable = (err: unknown) =>
+  err instanceof ErrandError && err.type === 'store_unavailable' && err.status === 503 && err.retryAfterSeconds === 1;
 
 describe('postgres: an unreachable database is store_unavailable', () => {
   test('every call on a pool pointed at a closed port fails with store_unavailable', async () => {
@@ -48,14 +49,20 @@ describe('postgres: an unreachable database is store_unavailable', () => {
   });
 
   test('bad URLs and schema names are refused with a clear message', () => {
-    assert.throws(() => new PostgresStore({ url: 'postgres://postgres@127.0.0.1/test?schema=Robert%27);DROP' }), /schema .* must be a lower-case SQL identifier/);
+    assert.throws(
+      () => new PostgresStore({ url: 'postgres://postgres@127.0.0.1/test?schema=Robert%27);DROP' }),
+      /schema .* must be a lower-case SQL identifier/,
+    );
     assert.throws(() => new PostgresStore({ url: 'postgres://[bad' }), /not a valid postgres:\/\/ URL/);
   });
 
   test('a closed store refuses calls with store_unavailable', { skip }, async () => {
     const { store, cleanup } = await openPgStore();
     await cleanup();
-    await assert.rejects(() => store.requestCounts(), (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable' && /closed/.test(err.message));
+    await assert.rejects(
+      () => store.requestCounts(),
+      (err: unknown) => err instanceof ErrandError && err.type === 'store_unavailable' && /closed/.test(err.message),
+    );
     await store.close(); // idempotent
   });
 
@@ -83,7 +90,13 @@ describe('postgres: an unreachable database is store_unavailable', () => {
     await holder.query('SELECT pg_terminate_backend($1)', [waiting]);
     await assert.rejects(claim, isUnavailable);
     await holder.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${schema}:op:limited`]);
-    const [claimed] = await store.requestClaim({ owner: victim, now: T0 + 1000, leaseMs: 30_000, limit: 1, operationLimits: { limited: 1 } });
+    const [claimed] = await store.requestClaim({
+      owner: victim,
+      now: T0 + 1000,
+      leaseMs: 30_000,
+      limit: 1,
+      operationLimits: { limited: 1 },
+    });
     assert.equal(claimed?.request.attempt, 1, 'nothing of the killed claim was kept, and the next one works');
   });
 
@@ -141,8 +154,25 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     const key = { tenant: 'alpha', key: 'k', fingerprint: 'f', expiresAt: T0 + 60_000 };
     // The second insert's transaction fails after its request row (duplicate id in one batch insert) and rolls back.
     const dup = makeNewRequest();
-    const batch = { id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t', tenant: 'alpha', operation: 'echo', concurrency: 1, total: 2, webhook_url: null, metadata: null, created_at: T0 };
-    await assert.rejects(() => store.batchInsert({ batch, requests: [{ ...dup, batch_id: batch.id }, { ...dup, batch_id: batch.id }] }));
+    const batch = {
+      id: 'bat_01kf3v6q4c8x0d2m5n7p9r1s3t',
+      tenant: 'alpha',
+      operation: 'echo',
+      concurrency: 1,
+      total: 2,
+      webhook_url: null,
+      metadata: null,
+      created_at: T0,
+    };
+    await assert.rejects(() =>
+      store.batchInsert({
+        batch,
+        requests: [
+          { ...dup, batch_id: batch.id },
+          { ...dup, batch_id: batch.id },
+        ],
+      }),
+    );
     const { outcome } = await store.requestInsertIdempotent({ request: makeNewRequest(), key });
     assert.equal(outcome, 'created');
     await waitFor(() => got.some((p) => p.sc === schema), { what: 'the committed insert', timeoutMs: SAFETY_NET_MS });
@@ -157,7 +187,10 @@ describe('postgres: NOTIFY contract', { skip }, () => {
     await store.requestCancel({ id: request.id, now: T0 + 5 });
     const [delivery] = await store.deliveryListForRequest({ requestId: request.id });
     await waitFor(() => got.some((p) => p.sc === schema), { what: 'the delivery notification', timeoutMs: SAFETY_NET_MS });
-    assert.deepEqual(got.filter((p) => p.sc === schema), [{ d: delivery!.id, at: T0 + 5, n: 'node-b', sc: schema }]);
+    assert.deepEqual(
+      got.filter((p) => p.sc === schema),
+      [{ d: delivery!.id, at: T0 + 5, n: 'node-b', sc: schema }],
+    );
   });
 
   test('application_name keeps at most 63 bytes of the node id, never cutting a character', () => {
@@ -238,4 +271,3 @@ describe('postgres: the database clock', () => {
     );
   });
 });
-

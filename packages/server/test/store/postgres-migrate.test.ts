@@ -48,8 +48,12 @@ describe('errand migrate', () => {
     assert.match(ok.stdout, /applied 0001_init/);
     const port = await freePort();
     await assert.rejects(
-      run(process.execPath, [...cli, '--store-url', `postgres://postgres@127.0.0.1:${port}/test`], { cwd: SERVER_PACKAGE_DIR, timeout: 60_000 }),
-      (err: { code?: number; stderr?: string }) => err.code === 1 && /errand migrate: The PostgreSQL store is unavailable .*\(store_unavailable\)/.test(err.stderr ?? ''),
+      run(process.execPath, [...cli, '--store-url', `postgres://postgres@127.0.0.1:${port}/test`], {
+        cwd: SERVER_PACKAGE_DIR,
+        timeout: 60_000,
+      }),
+      (err: { code?: number; stderr?: string }) =>
+        err.code === 1 && /errand migrate: The PostgreSQL store is unavailable .*\(store_unavailable\)/.test(err.stderr ?? ''),
     );
   });
 

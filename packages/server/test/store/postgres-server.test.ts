@@ -28,8 +28,9 @@ test('a node on a postgres:// URL migrates its schema, follows the database cloc
   // The pool's connections carry the node's id, as the NOTIFY payloads do.
   const observer = await pgClient();
   after(() => observer.end());
-  const { rows } = await observer.query<{ name: string }>('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE application_name = $1', [
-    t.server.engine.nodeId,
-  ]);
+  const { rows } = await observer.query<{ name: string }>(
+    'SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE application_name = $1',
+    [t.server.engine.nodeId],
+  );
   assert.deepEqual(rows, [{ name: t.server.engine.nodeId }]);
 });

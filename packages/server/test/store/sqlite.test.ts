@@ -77,7 +77,10 @@ test('sqlite group commit: a write that loses the transaction fails the whole ba
   const b = commits.write(() => db.exec('ROLLBACK')); // as SQLite does on I/O errors or a full disk
   const c = commits.write(() => insert.run(3));
   const results = await Promise.allSettled([a, b, c]);
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected', 'rejected'],
+  );
   assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof ErrandError && r.reason.type === 'store_unavailable'));
   assert.deepEqual(db.prepare('SELECT v FROM t').all(), [], 'neither the earlier nor the later write holds');
   // A write that merely throws fails alone.

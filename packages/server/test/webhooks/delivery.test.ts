@@ -25,7 +25,9 @@ const fallback = newSecret();
 const secrets = { webhooks: { secret: fallback, secrets: { alpha: [alphaOld, alphaNew] } } };
 
 async function harness(overrides: Record<string, unknown> = {}) {
-  return startWebhookServer({ overrides: { ...secrets, ...overrides, webhooks: { ...secrets.webhooks, ...((overrides.webhooks as object) ?? {}) } } });
+  return startWebhookServer({
+    overrides: { ...secrets, ...overrides, webhooks: { ...secrets.webhooks, ...((overrides.webhooks as object) ?? {}) } },
+  });
 }
 
 describe('webhook delivery', () => {
@@ -51,10 +53,21 @@ describe('webhook delivery', () => {
       const payload = new Webhook(secret).verify(got.body, headers) as Record<string, unknown>;
       assert.equal(payload.request_id, id);
     }
-    assert.throws(() => new Webhook(fallback).verify(got.body, headers), /No matching signature/, 'another tenant’s secret does not verify');
-    assert.throws(() => new Webhook(alphaNew).verify(got.body.replace('hi', 'ho'), headers), /No matching signature/, 'the exact bytes are signed');
+    assert.throws(
+      () => new Webhook(fallback).verify(got.body, headers),
+      /No matching signature/,
+      'another tenant’s secret does not verify',
+    );
+    assert.throws(
+      () => new Webhook(alphaNew).verify(got.body.replace('hi', 'ho'), headers),
+      /No matching signature/,
+      'the exact bytes are signed',
+    );
     const body = JSON.parse(got.body) as Record<string, unknown>;
-    assert.deepEqual([body.type, body.request_id, body.status, body.result, body.operation], ['request.completed', id, 'completed', { text: 'hi' }, 'echo']);
+    assert.deepEqual(
+      [body.type, body.request_id, body.status, body.result, body.operation],
+      ['request.completed', id, 'completed', { text: 'hi' }, 'echo'],
+    );
     assert.equal(typeof body.duration_ms, 'number');
     assert.equal(got.body, delivery.payload, 'the stored bytes are the bytes sent');
     assert.equal(receiver.count('/completed'), 1);
@@ -108,7 +121,9 @@ describe('webhook delivery', () => {
 
     const current = await h.inject({ method: 'GET', url: `/v1/requests/${id}`, headers: { authorization: 'Bearer alpha-key-1' } });
     assert.equal(JSON.parse(current.body).status, 'completed', 'delivery failures never change the request');
-    const log = JSON.parse((await h.inject({ method: 'GET', url: `/v1/requests/${id}/deliveries`, headers: { authorization: 'Bearer alpha-key-1' } })).body);
+    const log = JSON.parse(
+      (await h.inject({ method: 'GET', url: `/v1/requests/${id}/deliveries`, headers: { authorization: 'Bearer alpha-key-1' } })).body,
+    );
     assert.deepEqual(
       log.data[0].attempts.map((a: { attempt: number; status_code: number }) => [a.attempt, a.status_code]),
       [
@@ -130,7 +145,10 @@ describe('webhook delivery', () => {
     const failed = h.waitFor('delivery:failed');
     await h.clock.advance(5000);
     const { delivery } = await failed;
-    assert.deepEqual([delivery.status, delivery.attempt, delivery.last_error?.type, delivery.next_attempt_at], ['failed', 2, 'http_status', null]);
+    assert.deepEqual(
+      [delivery.status, delivery.attempt, delivery.last_error?.type, delivery.next_attempt_at],
+      ['failed', 2, 'http_status', null],
+    );
     assert.equal((await h.server.store.requestGetById({ id }))?.status, 'completed');
   });
 

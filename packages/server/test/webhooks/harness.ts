@@ -34,7 +34,11 @@ export interface WebhookHarness {
   /** Submits `input` to `operation` async; returns the request id. */
   submit(operation: string, input: unknown, webhookUrl: string, query?: string, headers?: Record<string, string>): Promise<string>;
   /** The next deliverer event `name` matching `predicate` (bounded real-time wait). */
-  waitFor<K extends DeliveryEventName>(name: K, predicate?: (p: DeliveryEventMap[K]) => boolean, timeoutMs?: number): Promise<DeliveryEventMap[K]>;
+  waitFor<K extends DeliveryEventName>(
+    name: K,
+    predicate?: (p: DeliveryEventMap[K]) => boolean,
+    timeoutMs?: number,
+  ): Promise<DeliveryEventMap[K]>;
   close(): Promise<void>;
 }
 
@@ -54,7 +58,12 @@ export async function startWebhookServer(options: HarnessOptions = {}): Promise<
   const base: Record<string, unknown> = {
     store: { url: `sqlite:${join(dir, 'errand.db')}` },
     logging: { level: 'silent' },
-    auth: { keys: [{ key: 'alpha-key-1', tenant: 'alpha' }, { key: 'beta-key-1', tenant: 'beta' }] },
+    auth: {
+      keys: [
+        { key: 'alpha-key-1', tenant: 'alpha' },
+        { key: 'beta-key-1', tenant: 'beta' },
+      ],
+    },
     operations: { echo: { module: './echo.mjs' }, fail: { module: './fail.mjs' } },
     workflow: { retry: { jitter: 0 } },
     async: { webhook_timeout: 2 },

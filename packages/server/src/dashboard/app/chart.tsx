@@ -29,7 +29,10 @@ export function Chart({ title, times, series }: { title: string; times: number[]
       legend: { show: true, live: false },
       cursor: { show: true, drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      axes: [{ stroke: '#333', grid: { stroke: '#e4e4e4' } }, { stroke: '#333', grid: { stroke: '#e4e4e4' }, size: 40, incrs: COUNT_STEPS }],
+      axes: [
+        { stroke: '#333', grid: { stroke: '#e4e4e4' } },
+        { stroke: '#333', grid: { stroke: '#e4e4e4' }, size: 40, incrs: COUNT_STEPS },
+      ],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: false } }))],
     };
     plot.current = new uPlot(opts, [times, ...series.map((s) => s.values)], host.current);

@@ -65,7 +65,13 @@ function App() {
 
   if (checking) return <p class="loading">Checking the stored key…</p>;
   if (!session) return <KeyPrompt onSubmit={signIn} notice={notice} />;
-  return <Signed session={session} onLogout={() => logout('Signed out. The key was removed from this tab.')} onRejected={() => logout('The server no longer accepts this key (401). Sign in again.')} />;
+  return (
+    <Signed
+      session={session}
+      onLogout={() => logout('Signed out. The key was removed from this tab.')}
+      onRejected={() => logout('The server no longer accepts this key (401). Sign in again.')}
+    />
+  );
 }
 
 function KeyPrompt({ onSubmit, notice }: { onSubmit: (key: string) => Promise<string | null>; notice: string | null }) {
@@ -90,10 +96,18 @@ function KeyPrompt({ onSubmit, notice }: { onSubmit: (key: string) => Promise<st
         }}
       >
         <label for="api-key">API key</label>
-        <input id="api-key" ref={input} type="password" autocomplete="off" value={key} onInput={(e) => setKey(e.currentTarget.value)} aria-describedby="api-key-help" />
+        <input
+          id="api-key"
+          ref={input}
+          type="password"
+          autocomplete="off"
+          value={key}
+          onInput={(e) => setKey(e.currentTarget.value)}
+          aria-describedby="api-key-help"
+        />
         <p id="api-key-help" class="help">
-          An admin key sees every tenant; a tenant key sees its own requests. Leave it empty if the server has no keys. The key is kept in this
-          tab only.
+          An admin key sees every tenant; a tenant key sees its own requests. Leave it empty if the server has no keys. The key is kept in
+          this tab only.
         </p>
         <button type="submit" disabled={busy}>
           {busy ? 'Checking…' : 'Sign in'}

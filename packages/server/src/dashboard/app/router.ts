@@ -4,15 +4,15 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
-export type Route =
-  | { page: 'requests'; query: URLSearchParams }
-  | { page: 'request'; id: string }
-  | { page: 'operations' };
+export type Route = { page: 'requests'; query: URLSearchParams } | { page: 'request'; id: string } | { page: 'operations' };
 
 export function parseHash(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/requests';
   const [pathname = '', search = ''] = path.split('?', 2);
-  const parts = pathname.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
+  const parts = pathname
+    .split('/')
+    .filter(Boolean)
+    .map((p) => decodeURIComponent(p));
   if (parts[0] === 'operations') return { page: 'operations' };
   if (parts[0] === 'requests' && parts[1]) return { page: 'request', id: parts[1] };
   return { page: 'requests', query: new URLSearchParams(search) };

@@ -16,7 +16,8 @@ export function eventStream(schema: string): Json {
 export function answer(description: string, content?: Json, headers: Record<string, string | Json> = {}): Json {
   const out: Json = { description };
   const entries = Object.entries(headers);
-  if (entries.length > 0) out.headers = Object.fromEntries(entries.map(([name, h]) => [name, typeof h === 'string' ? ref('headers', h) : h]));
+  if (entries.length > 0)
+    out.headers = Object.fromEntries(entries.map(([name, h]) => [name, typeof h === 'string' ? ref('headers', h) : h]));
   if (content) out.content = content;
   return out;
 }

@@ -94,15 +94,23 @@ function errorResponses(): Record<string, Json> {
       content: {
         'application/json': {
           schema: {
-            allOf: [ref('schemas', 'ErrorEnvelope'), { type: 'object', properties: { error: { type: 'object', properties: { type: { enum: types } } } } }],
+            allOf: [
+              ref('schemas', 'ErrorEnvelope'),
+              { type: 'object', properties: { error: { type: 'object', properties: { type: { enum: types } } } } },
+            ],
           },
         },
       },
     };
   }
   responses.OpenAiError = {
-    description: 'An error in OpenAI\'s envelope (`code` is the Errand error type); the status is the catalog\'s.',
-    headers: { 'x-should-retry': { description: '`false` when the answer is about a request that exists (the engine already retried it).', schema: { type: 'string' } } },
+    description: "An error in OpenAI's envelope (`code` is the Errand error type); the status is the catalog's.",
+    headers: {
+      'x-should-retry': {
+        description: '`false` when the answer is about a request that exists (the engine already retried it).',
+        schema: { type: 'string' },
+      },
+    },
     content: { 'application/json': { schema: ref('schemas', 'OpenAiError') } },
   };
   return responses;
@@ -111,18 +119,35 @@ function errorResponses(): Record<string, Json> {
 const header = (description: string, schema: Json = { type: 'string' }, extra: Json = {}): Json => ({ description, schema, ...extra });
 
 const HEADERS: Record<string, Json> = {
-  Location: header('The status resource of the request (`/v1/requests/{id}`, or `/v1/tasks/{id}` on the bots alias).', { type: 'string' }, { required: true }),
+  Location: header(
+    'The status resource of the request (`/v1/requests/{id}`, or `/v1/tasks/{id}` on the bots alias).',
+    { type: 'string' },
+    { required: true },
+  ),
   RetryAfter: header(
     'Seconds to wait before polling again: paced by the estimate (about two polls before it is done), 1–30 s; sent while the request is not terminal.',
     { type: 'integer', minimum: 1 },
   ),
   RetryAfterAccepted: header('Seconds to wait before the first poll of `Location`.', { type: 'integer', minimum: 1 }, { required: true }),
   ETag: header('A strong tag of the status resource; send it back as `If-None-Match` for a `304`.'),
-  IdempotentReplayed: header('`true` when the answer replays an earlier submission with the same `Idempotency-Key`.', { type: 'string', enum: ['true'] }),
+  IdempotentReplayed: header('`true` when the answer replays an earlier submission with the same `Idempotency-Key`.', {
+    type: 'string',
+    enum: ['true'],
+  }),
   XRequestId: header('The id of the request the stream is about.'),
-  RetryAfterLimited: header('Seconds until the same call would pass (a refused submission: until its bucket holds the tokens).', { type: 'integer', minimum: 1 }, { required: true }),
-  RateLimitLimit: header('Submissions: the burst of the tighter token bucket that applies (tenant, or operation for the tenant; limits.submissions).', { type: 'integer', minimum: 1 }),
-  RateLimitRemaining: header('Submissions: tokens left in that bucket after this one (a batch uses one per item).', { type: 'integer', minimum: 0 }),
+  RetryAfterLimited: header(
+    'Seconds until the same call would pass (a refused submission: until its bucket holds the tokens).',
+    { type: 'integer', minimum: 1 },
+    { required: true },
+  ),
+  RateLimitLimit: header(
+    'Submissions: the burst of the tighter token bucket that applies (tenant, or operation for the tenant; limits.submissions).',
+    { type: 'integer', minimum: 1 },
+  ),
+  RateLimitRemaining: header('Submissions: tokens left in that bucket after this one (a batch uses one per item).', {
+    type: 'integer',
+    minimum: 0,
+  }),
   RateLimitReset: header('Submissions: seconds until that bucket is full again.', { type: 'integer', minimum: 0 }),
 };
 
@@ -154,21 +179,36 @@ const PARAMETERS: Record<string, Json> = {
   Wait: {
     name: 'wait',
     in: 'query',
-    description: 'Long-poll: hold the read up to this many seconds (clamped to `server.long_poll_max`) until the resource differs from `If-None-Match` (or its first read), or is terminal.',
+    description:
+      'Long-poll: hold the read up to this many seconds (clamped to `server.long_poll_max`) until the resource differs from `If-None-Match` (or its first read), or is terminal.',
     schema: { type: 'number', minimum: 0, maximum: 86400 },
   },
-  IfNoneMatch: { name: 'If-None-Match', in: 'header', description: 'An `ETag` from an earlier read: `304` while it still matches.', schema: { type: 'string' } },
+  IfNoneMatch: {
+    name: 'If-None-Match',
+    in: 'header',
+    description: 'An `ETag` from an earlier read: `304` while it still matches.',
+    schema: { type: 'string' },
+  },
   LastEventId: {
     name: 'Last-Event-ID',
     in: 'header',
     description: 'Resume after this event id (what `EventSource` sends on reconnect); wins over `after`.',
     schema: { type: 'string', pattern: '^\\d{1,15}$' },
   },
-  After: { name: 'after', in: 'query', description: 'Resume after this event id; `0` replays everything.', schema: { type: 'integer', minimum: 0 } },
+  After: {
+    name: 'after',
+    in: 'query',
+    description: 'Resume after this event id; `0` replays everything.',
+    schema: { type: 'integer', minimum: 0 },
+  },
 };
 
 const SECURITY_SCHEMES: Record<string, Json> = {
-  bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key as `Authorization: Bearer <key>`. A tenant key sees its tenant\'s requests; an admin key every tenant\'s.' },
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description: "An API key as `Authorization: Bearer <key>`. A tenant key sees its tenant's requests; an admin key every tenant's.",
+  },
   clientKey: { type: 'apiKey', in: 'header', name: 'X-Client-Key', description: 'The same key in `X-Client-Key`.' },
   muxiClientKey: { type: 'apiKey', in: 'header', name: 'X-Muxi-Client-Key', description: 'The same key in `X-Muxi-Client-Key`.' },
 };
@@ -212,7 +252,12 @@ function webhookCallback(payload: 'WebhookPayload' | 'BatchWebhookPayload', expr
 
 export function buildComponents(config: { batches: Pick<ErrandConfig['batches'], 'max_items'> }): Json {
   const requestBodies = generate(
-    { ChatBody: chatBody, TriggerEnvelope: triggerEnvelope, BatchBody: batchBodySchema(config.batches.max_items), ChatCompletionRequest: completionBody },
+    {
+      ChatBody: chatBody,
+      TriggerEnvelope: triggerEnvelope,
+      BatchBody: batchBodySchema(config.batches.max_items),
+      ChatCompletionRequest: completionBody,
+    },
     'input',
   );
   return {

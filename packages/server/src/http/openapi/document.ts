@@ -56,7 +56,7 @@ export function buildOpenApiDocument(options: DocumentOptions): Json {
       { name: 'Requests', description: 'The status resource and what hangs off it.' },
       { name: 'Tasks alias', description: 'The status endpoints again under `/v1/tasks` (what the bots alias points at).' },
       { name: 'Batches' },
-      { name: 'OpenAI-compatible', description: 'OpenAI\'s wire format, so OpenAI SDKs can call operations.' },
+      { name: 'OpenAI-compatible', description: "OpenAI's wire format, so OpenAI SDKs can call operations." },
       { name: 'Operations', description: 'Health, metrics and this document.' },
     ],
     security: [{ bearerAuth: [] }, { clientKey: [] }, { muxiClientKey: [] }],

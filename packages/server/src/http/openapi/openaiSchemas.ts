@@ -56,9 +56,9 @@ export const chatCompletionChunk = z.object({
 export const openAiError = z.object({
   error: z.looseObject({
     message: z.string(),
-    type: z.string().meta({ description: 'OpenAI\'s category: `invalid_request_error`, `authentication_error`, `server_error`, …' }),
+    type: z.string().meta({ description: "OpenAI's category: `invalid_request_error`, `authentication_error`, `server_error`, …" }),
     param: z.string().nullable(),
-    code: z.string().meta({ description: 'The Errand error type (a failed request\'s own type).' }),
+    code: z.string().meta({ description: "The Errand error type (a failed request's own type)." }),
     request_id: requestId.optional(),
     status: requestStatus.optional(),
   }),

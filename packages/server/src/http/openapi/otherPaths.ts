@@ -21,9 +21,9 @@ export function otherPaths(options: OtherPathOptions): Record<string, Json> {
       get: {
         operationId: 'streamAllEvents',
         tags: ['Requests'],
-        summary: 'Live events of every request the key may see (its tenant\'s; the admin key all), as Server-Sent Events',
+        summary: "Live events of every request the key may see (its tenant's; the admin key all), as Server-Sent Events",
         description: 'Live only: no replay and no `id:`; resume a single request with its own events endpoint.',
-        parameters: queryParameters(eventsQuery, { operation: 'Only this operation\'s requests.' }),
+        parameters: queryParameters(eventsQuery, { operation: "Only this operation's requests." }),
         responses: { '200': answer('The event stream.', eventStream('TailEventMessage')), ...errors(400, 401, 500, 503) },
       },
     },
@@ -32,7 +32,7 @@ export function otherPaths(options: OtherPathOptions): Record<string, Json> {
         operationId: 'getStats',
         tags: ['Requests'],
         summary: 'Per-operation throughput, success rate, duration percentiles and queue depth over a recent window',
-        description: 'Of the requests the key may see (the dashboard\'s operations page). For exact all-tenant numbers scrape `/metrics`.',
+        description: "Of the requests the key may see (the dashboard's operations page). For exact all-tenant numbers scrape `/metrics`.",
         parameters: queryParameters(statsQuery, { window_minutes: 'The window, in minutes (default 60).' }),
         responses: { '200': answer('The statistics.', json('Stats')), ...errors(400, 401, 500, 503) },
       },
@@ -44,7 +44,7 @@ export function otherPaths(options: OtherPathOptions): Record<string, Json> {
         summary: 'OpenAI chat completion; model picks an operation',
         description:
           'Runs the request sync, held up to `server.sync_wait_limit`. The Errand request id is in `x-request-id` and `request_id`. ' +
-          'Errors use OpenAI\'s envelope.',
+          "Errors use OpenAI's envelope.",
         parameters: [ref('parameters', 'IdempotencyKey')],
         requestBody: { required: true, content: json('ChatCompletionRequest') },
         responses: {
@@ -107,7 +107,7 @@ export function otherPaths(options: OtherPathOptions): Record<string, Json> {
         tags: ['Operations'],
         summary: 'A bundled script or stylesheet of the dashboard (content-hashed name)',
         security: PUBLIC,
-        parameters: [pathParameter('file', 'The asset\'s file name, as the page names it.')],
+        parameters: [pathParameter('file', "The asset's file name, as the page names it.")],
         responses: { '200': answer('The file.', { '*/*': { schema: { type: 'string' } } }), ...errors(404) },
       },
     },
@@ -136,9 +136,13 @@ export function otherPaths(options: OtherPathOptions): Record<string, Json> {
         operationId: 'metrics',
         tags: ['Operations'],
         summary: 'Prometheus metrics of this node (docs/observability.md)',
-        description: 'With `observability.metrics.auth: admin` (the default) it needs an admin key once keys are configured; a tenant key is `403`.',
+        description:
+          'With `observability.metrics.auth: admin` (the default) it needs an admin key once keys are configured; a tenant key is `403`.',
         ...(options.metrics === 'open' ? { security: PUBLIC } : {}),
-        responses: { '200': answer('The text exposition format.', { 'text/plain': { schema: { type: 'string' } } }), ...errors(401, 403, 500) },
+        responses: {
+          '200': answer('The text exposition format.', { 'text/plain': { schema: { type: 'string' } } }),
+          ...errors(401, 403, 500),
+        },
       },
     };
   }

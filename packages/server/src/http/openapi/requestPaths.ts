@@ -53,12 +53,14 @@ function pathsUnder(base: '/v1/requests' | '/v1/tasks'): Record<string, Json> {
       get: {
         operationId: `stream${noun}Events`,
         tags,
-        summary: 'The request\'s events as Server-Sent Events, replayed then live, until the terminal event',
+        summary: "The request's events as Server-Sent Events, replayed then live, until the terminal event",
         description: `Each message is one alternative of \`RequestEventMessage\` (docs/sse.md). Resume with \`Last-Event-ID\` or \`?after=N\`.${aliasNote}`,
         parameters: [ID, ref('parameters', 'LastEventId'), ref('parameters', 'After')],
         responses: {
           '200': answer('The event stream.', eventStream('RequestEventMessage'), { 'X-Request-Id': 'XRequestId' }),
-          '204': answer('Resumed after the terminal event: nothing more will come (stops `EventSource`).', undefined, { 'X-Request-Id': 'XRequestId' }),
+          '204': answer('Resumed after the terminal event: nothing more will come (stops `EventSource`).', undefined, {
+            'X-Request-Id': 'XRequestId',
+          }),
           ...errors(400, 401, 404, 410, 500, 503),
         },
       },
@@ -72,7 +74,10 @@ function pathsUnder(base: '/v1/requests' | '/v1/tasks'): Record<string, Json> {
         parameters: [ID],
         responses: {
           '200': answer('The re-run existed already.', json('RetryAnswer'), { Location: 'Location', 'Retry-After': 'RetryAfter' }),
-          '202': answer('The re-run was created; poll `Location`.', json('RetryAnswer'), { Location: 'Location', 'Retry-After': 'RetryAfter' }),
+          '202': answer('The re-run was created; poll `Location`.', json('RetryAnswer'), {
+            Location: 'Location',
+            'Retry-After': 'RetryAfter',
+          }),
           ...errors(401, 404, 409, 410, 500, 503),
         },
       },

@@ -18,7 +18,7 @@ const count = z.number().int().nonnegative();
 
 export const requestStatus = z.enum(REQUEST_STATUSES).meta({
   description: [
-    'A request\'s state:',
+    "A request's state:",
     '- `pending`: accepted and durable, waiting to be claimed (new, delayed, waiting for a retry, or released at shutdown).',
     '- `processing`: claimed by a worker holding a lease; its handler runs.',
     '- `completed` (terminal): the handler returned a result.',
@@ -31,7 +31,7 @@ export const requestStatus = z.enum(REQUEST_STATUSES).meta({
 /** A request's recorded error (`error`, `last_error`). */
 export const requestError = z
   .looseObject({
-    type: z.string().meta({ description: 'A type from the error catalog (docs/errors.md), `cancelled`, or the operation\'s own.' }),
+    type: z.string().meta({ description: "A type from the error catalog (docs/errors.md), `cancelled`, or the operation's own." }),
     message: z.string(),
     retryable: z.boolean(),
     details: z.unknown().optional(),
@@ -39,7 +39,7 @@ export const requestError = z
   .meta({ description: 'The error a request ended with, or its previous attempt failed with.' });
 
 const progressFields = {
-  message: z.string().nullable().meta({ description: 'The handler\'s last progress message.' }),
+  message: z.string().nullable().meta({ description: "The handler's last progress message." }),
   current_step: z.string().nullable(),
   total_steps: z.number().nullable(),
   completed_steps: z.number().nullable(),
@@ -60,7 +60,7 @@ export const statusResource = z
       .optional()
       .meta({ description: 'In list entries and batch items only: the result is over 16 KiB and left out; read the request for it.' }),
     error: requestError.optional().meta({ description: 'Only when `failed` or `cancelled`.' }),
-    last_error: requestError.optional().meta({ description: 'The previous attempt\'s error, while the next one waits or runs.' }),
+    last_error: requestError.optional().meta({ description: "The previous attempt's error, while the next one waits or runs." }),
     attempt: count.meta({ description: 'Attempts started so far (0 until first claimed).' }),
     max_attempts: count,
     created_at: isoTime,
@@ -72,7 +72,7 @@ export const statusResource = z
     retry_of: requestId.optional().meta({ description: 'The request this one re-runs.' }),
     estimated_ms: z.number().nullable().meta({ description: 'The estimate given at submission (high end, ms); paces `Retry-After`.' }),
   })
-  .meta({ description: 'The status resource: a request\'s state, progress, and result or error.' });
+  .meta({ description: "The status resource: a request's state, progress, and result or error." });
 
 export const acceptedResource = z
   .object({
@@ -107,7 +107,7 @@ export const resultAnswer = z.object({ request_id: requestId, status: z.literal(
 export const cancelAnswer = z.object({ request_id: requestId, status: z.literal('cancelled'), message: z.string() });
 
 export const retryAnswer = z.object({
-  request_id: requestId.meta({ description: 'The re-run\'s id.' }),
+  request_id: requestId.meta({ description: "The re-run's id." }),
   task_id: requestId.optional(),
   retry_of: requestId,
   status: requestStatus,
@@ -176,7 +176,7 @@ export const ready = z.object({ status: z.literal('ready'), pending: count, proc
 export const statusEventData = z.object({
   status: requestStatus,
   attempt: count,
-  error: requestError.optional().meta({ description: 'The failed attempt\'s error, when it will be retried (and a cancelled request\'s).' }),
+  error: requestError.optional().meta({ description: "The failed attempt's error, when it will be retried (and a cancelled request's)." }),
   run_at: z.number().int().optional().meta({ description: 'With a retry: when the next attempt may start, epoch milliseconds.' }),
   released: z.boolean().optional().meta({ description: 'The attempt was handed back unfinished (shutdown) and does not count.' }),
 });
@@ -195,10 +195,10 @@ export const tailEvent = z.object({
   request_id: requestId,
   operation: z.string(),
   tenant: z.string(),
-  seq: count.meta({ description: 'The event\'s number in its request\'s log.' }),
+  seq: count.meta({ description: "The event's number in its request's log." }),
   type: z.enum(['status', 'progress', 'output']),
   data: z.unknown(),
-  status: requestStatus.meta({ description: 'The request\'s status after this event.' }),
+  status: requestStatus.meta({ description: "The request's status after this event." }),
   created_at: isoTime,
 });
 

@@ -9,7 +9,11 @@ import { z } from 'zod';
 import { chatCompletionChunk, openAiError } from './openaiSchemas.js';
 import { chatStreamStart, progressEventData, statusEventData, statusResource, tailEvent } from './schemas.js';
 
-const seq = z.number().int().min(1).meta({ description: 'The event\'s number in the request\'s event log (from 1, no gaps): resume after it with `Last-Event-ID`.' });
+const seq = z
+  .number()
+  .int()
+  .min(1)
+  .meta({ description: "The event's number in the request's event log (from 1, no gaps): resume after it with `Last-Event-ID`." });
 const terminal = (event: 'completed' | 'failed' | 'cancelled', what: string) =>
   z.object({
     id: seq,
@@ -22,21 +26,34 @@ const terminal = (event: 'completed' | 'failed' | 'cancelled', what: string) =>
 /** One message of `GET /v1/requests/{id}/events`. */
 export const requestEventMessage = z
   .discriminatedUnion('event', [
-    z.object({ id: seq, event: z.literal('status'), data: statusEventData.meta({ description: 'The request changed state without finishing.' }) }),
-    z.object({ id: seq, event: z.literal('progress'), data: progressEventData.meta({ description: 'The attempt\'s progress so far.' }) }),
+    z.object({
+      id: seq,
+      event: z.literal('status'),
+      data: statusEventData.meta({ description: 'The request changed state without finishing.' }),
+    }),
+    z.object({ id: seq, event: z.literal('progress'), data: progressEventData.meta({ description: "The attempt's progress so far." }) }),
     z.object({ id: seq, event: z.literal('output'), data: z.unknown().meta({ description: 'One `ctx.emit(chunk)`, as JSON.' }) }),
     terminal('completed', 'with `result`'),
     terminal('failed', 'with `error`'),
     terminal('cancelled', 'with `error`'),
   ])
-  .meta({ description: 'One SSE message (`id:`, `event:`, `data:` lines) of a request\'s event stream; the stream ends after a terminal event.' });
+  .meta({
+    description: "One SSE message (`id:`, `event:`, `data:` lines) of a request's event stream; the stream ends after a terminal event.",
+  });
 
 /** One message of `POST /v1/chat` with `"stream": true`. */
 export const chatStreamMessage = z
   .discriminatedUnion('event', [
-    z.object({ event: z.literal('request'), data: chatStreamStart.meta({ description: 'First, without `id`: the request and where to resume.' }) }),
+    z.object({
+      event: z.literal('request'),
+      data: chatStreamStart.meta({ description: 'First, without `id`: the request and where to resume.' }),
+    }),
     z.object({ id: seq, event: z.literal('output'), data: z.unknown() }),
-    z.object({ id: seq, event: z.literal('status'), data: statusEventData.meta({ description: 'Only when an attempt stopped and runs again.' }) }),
+    z.object({
+      id: seq,
+      event: z.literal('status'),
+      data: statusEventData.meta({ description: 'Only when an attempt stopped and runs again.' }),
+    }),
     terminal('completed', 'with `result`'),
     terminal('failed', 'with `error`'),
     terminal('cancelled', 'with `error`'),
@@ -46,7 +63,7 @@ export const chatStreamMessage = z
 /** One message of `GET /v1/events` (live only, no `id`). */
 export const tailEventMessage = z
   .object({ event: z.enum(['status', 'progress', 'output']), data: tailEvent })
-  .meta({ description: 'One SSE message of the live feed of every request the key may see; `event` is the entry\'s type.' });
+  .meta({ description: "One SSE message of the live feed of every request the key may see; `event` is the entry's type." });
 
 /** One `data:` line of a streamed `POST /v1/chat/completions`. */
 export const chatCompletionStreamMessage = z

@@ -10,26 +10,38 @@ import { ref, type Json } from './components.js';
 
 const SUBMISSION_ERRORS = errors(400, 401, 404, 413, 415, 422, 429, 500, 503);
 /** Every answer to a submission says where its rate limit stands (limits.submissions; absent with auth off). */
-const RATE_LIMIT = { 'RateLimit-Limit': 'RateLimitLimit', 'RateLimit-Remaining': 'RateLimitRemaining', 'RateLimit-Reset': 'RateLimitReset' };
+const RATE_LIMIT = {
+  'RateLimit-Limit': 'RateLimitLimit',
+  'RateLimit-Remaining': 'RateLimitRemaining',
+  'RateLimit-Reset': 'RateLimitReset',
+};
 
 const MODES =
-  'Sync or async is decided in this order: the request\'s own choice, `Prefer`, `async.mode` in the config, then (in `auto`) the estimate ' +
+  "Sync or async is decided in this order: the request's own choice, `Prefer`, `async.mode` in the config, then (in `auto`) the estimate " +
   'against `async.threshold_seconds` (docs/modes.md). A sync call still running at its wait limit is handed off as a `202`; it is never run twice, ' +
   'and hanging up does not cancel it.';
 
 /** The answers every submission endpoint gives (the resource-style alias points `Location` at `/v1/tasks`). */
 function submissionAnswers(extra200: Json = {}): Record<string, Json> {
   return {
-    '200': answer('Sync: the request ended within its wait; the status resource with `result` or `error` (a failed request is a `200` too).', {
-      ...json('StatusResource'),
-      ...extra200,
-    }, { 'Idempotent-Replayed': 'IdempotentReplayed', ...RATE_LIMIT }),
-    '202': answer('Async (or a sync call handed off at its wait limit): the request is durable and will run; poll `Location`, waiting `Retry-After` seconds between polls.', json('AcceptedResource'), {
-      Location: 'Location',
-      'Retry-After': 'RetryAfterAccepted',
-      'Idempotent-Replayed': 'IdempotentReplayed',
-      ...RATE_LIMIT,
-    }),
+    '200': answer(
+      'Sync: the request ended within its wait; the status resource with `result` or `error` (a failed request is a `200` too).',
+      {
+        ...json('StatusResource'),
+        ...extra200,
+      },
+      { 'Idempotent-Replayed': 'IdempotentReplayed', ...RATE_LIMIT },
+    ),
+    '202': answer(
+      'Async (or a sync call handed off at its wait limit): the request is durable and will run; poll `Location`, waiting `Retry-After` seconds between polls.',
+      json('AcceptedResource'),
+      {
+        Location: 'Location',
+        'Retry-After': 'RetryAfterAccepted',
+        'Idempotent-Replayed': 'IdempotentReplayed',
+        ...RATE_LIMIT,
+      },
+    ),
     ...SUBMISSION_ERRORS,
   };
 }
@@ -68,9 +80,12 @@ export function submitPaths(): Record<string, Json> {
         parameters: [
           pathParameter('name', 'A trigger declared in the config (`triggers`).'),
           ...common,
-          ...queryParameters(triggerQuery, { use_async: 'As the envelope\'s `use_async`.' }),
+          ...queryParameters(triggerQuery, { use_async: "As the envelope's `use_async`." }),
         ],
-        requestBody: { required: false, content: json({ anyOf: [ref('schemas', 'TriggerEnvelope'), { description: 'Any other JSON: the input.' }] }) },
+        requestBody: {
+          required: false,
+          content: json({ anyOf: [ref('schemas', 'TriggerEnvelope'), { description: 'Any other JSON: the input.' }] }),
+        },
         responses: submissionAnswers(),
         callbacks: { requestFinished: ref('callbacks', 'RequestFinishedFromBody') },
       },
@@ -81,8 +96,11 @@ export function submitPaths(): Record<string, Json> {
         tags: ['Submit'],
         summary: 'Run an operation; the body is its input',
         description: `Controls are on the URL. ${MODES}`,
-        parameters: [pathParameter('name', 'An operation declared in the config.', { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }), ...operationParams],
-        requestBody: { required: false, content: json({ description: 'The operation\'s input (any JSON; none is `{}`).' }) },
+        parameters: [
+          pathParameter('name', 'An operation declared in the config.', { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+          ...operationParams,
+        ],
+        requestBody: { required: false, content: json({ description: "The operation's input (any JSON; none is `{}`)." }) },
         responses: submissionAnswers(),
         callbacks: { requestFinished: ref('callbacks', 'RequestFinishedFromQuery') },
       },
@@ -93,8 +111,12 @@ export function submitPaths(): Record<string, Json> {
         tags: ['Submit'],
         summary: 'Resource-style alias of the operations endpoint',
         description: `\`action\` names the operation; \`metadata.bot_id\` records the bot. Async by default in \`auto\`; \`Location\` and the body use \`/v1/tasks\` (with \`task_id\`). ${MODES}`,
-        parameters: [pathParameter('bot_id', 'Recorded as `metadata.bot_id`.'), pathParameter('action', 'An operation declared in the config.'), ...operationParams],
-        requestBody: { required: false, content: json({ description: 'The operation\'s input (any JSON; none is `{}`).' }) },
+        parameters: [
+          pathParameter('bot_id', 'Recorded as `metadata.bot_id`.'),
+          pathParameter('action', 'An operation declared in the config.'),
+          ...operationParams,
+        ],
+        requestBody: { required: false, content: json({ description: "The operation's input (any JSON; none is `{}`)." }) },
         responses: submissionAnswers(),
         callbacks: { requestFinished: ref('callbacks', 'RequestFinishedFromQuery') },
       },
@@ -104,7 +126,8 @@ export function submitPaths(): Record<string, Json> {
         operationId: 'submitBatch',
         tags: ['Batches'],
         summary: 'Submit many inputs to one operation',
-        description: 'Each item becomes an ordinary request; at most `concurrency` of them run at once. One `batch.completed` webhook once every item ended.',
+        description:
+          'Each item becomes an ordinary request; at most `concurrency` of them run at once. One `batch.completed` webhook once every item ended.',
         requestBody: { required: true, content: json('BatchBody') },
         responses: {
           '202': answer('The batch and every item are committed; poll `Location`.', json('BatchAccepted'), {
@@ -121,7 +144,7 @@ export function submitPaths(): Record<string, Json> {
       get: {
         operationId: 'getBatch',
         tags: ['Batches'],
-        summary: 'A batch\'s status: counts per state, success rate, progress and every item',
+        summary: "A batch's status: counts per state, success rate, progress and every item",
         parameters: [pathParameter('id', 'A batch id.')],
         responses: {
           '200': answer('The batch; `Retry-After` while it is not completed.', json('BatchStatus'), { 'Retry-After': 'RetryAfter' }),

@@ -27,7 +27,12 @@ export function batchBodySchema(maxItems: number) {
       .min(1, 'must hold at least one item')
       .max(maxItems, `must hold at most ${maxItems} items (batches.max_items)`),
     concurrency: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1).max(10_000).optional(),
-    webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).meta({ pattern: HTTP_URL_PATTERN }).nullable().optional(),
+    webhook_url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .max(2048)
+      .meta({ pattern: HTTP_URL_PATTERN })
+      .nullable()
+      .optional(),
     metadata: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
     priority: z.number().int().min(-100).max(100).optional(),
   });
@@ -41,7 +46,9 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
     const caller = callerOf(request);
     const body = parseWith(batchBody, request.body ?? {});
     if (!engine.operations.has(body.operation)) {
-      throw new ErrandError('operation_not_found', `No operation named "${body.operation}" is declared in the config.`, { field: 'operation' });
+      throw new ErrandError('operation_not_found', `No operation named "${body.operation}" is declared in the config.`, {
+        field: 'operation',
+      });
     }
     await limitsOf(request).admitSubmission(request, reply, { operation: body.operation, cost: body.items.length });
     const { batch, requests } = await engine.submitBatch({

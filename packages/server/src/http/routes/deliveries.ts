@@ -29,7 +29,8 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryRouteDeps): v
     app.post(`${base}/:id/deliveries/:delivery_id/redeliver`, async (request, reply) => {
       const { id, delivery_id: deliveryId } = request.params as { id: string; delivery_id: string };
       if (!isRequestId(id)) throw notFound(id);
-      if (!isDeliveryId(deliveryId)) throw new ErrandError('delivery_not_found', `Request ${id} has no delivery "${deliveryId.slice(0, 80)}".`);
+      if (!isDeliveryId(deliveryId))
+        throw new ErrandError('delivery_not_found', `Request ${id} has no delivery "${deliveryId.slice(0, 80)}".`);
       const delivery = await engine.redeliver({ id, deliveryId, tenant: callerOf(request).tenant });
       request.log.info({ request_id: id, delivery_id: deliveryId, series: delivery.series }, 'webhook redelivery scheduled');
       void reply.code(202).header('location', `${base}/${id}/deliveries`);

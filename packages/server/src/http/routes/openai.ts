@@ -55,7 +55,9 @@ const message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function'], {
     error: 'must be "system", "developer", "user", "assistant", "tool" or "function"',
   }),
-  content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string, an array of content parts or null' }).optional(),
+  content: z
+    .union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string, an array of content parts or null' })
+    .optional(),
 });
 /** `POST /v1/chat/completions` body (also in the OpenAPI document). */
 export const completionBody = z.looseObject({
@@ -111,7 +113,8 @@ export function completionText(result: unknown): string {
 /** The text of one `ctx.emit` chunk: a string or `{text}`; anything else carries no text. */
 function chunkText(data: unknown): string {
   if (typeof data === 'string') return data;
-  if (typeof data === 'object' && data !== null && typeof (data as { text?: unknown }).text === 'string') return (data as { text: string }).text;
+  if (typeof data === 'object' && data !== null && typeof (data as { text?: unknown }).text === 'string')
+    return (data as { text: string }).text;
   return '';
 }
 
@@ -171,7 +174,10 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
   // Open streams would hold the server's close: end each with an error line naming the request.
   app.addHook('preClose', async () => {
     for (const [stream, id] of [...streams]) {
-      const error = new ErrandError('shutting_down', `The server is shutting down; the request is kept: poll /v1/requests/${id} for its result.`);
+      const error = new ErrandError(
+        'shutting_down',
+        `The server is shutting down; the request is kept: poll /v1/requests/${id} for its result.`,
+      );
       stream.send({ data: JSON.stringify(openAiError(error, { request_id: id })) });
       stream.close();
     }
@@ -180,7 +186,9 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
   const modelObject = (id: string) => ({ id, object: 'model', created: createdSeconds, owned_by: 'errand' });
   const findModel = (id: string): string => {
     if (!models.includes(id) || !engine.operations.has(id)) {
-      throw new ErrandError('model_not_found', `The model "${id}" does not exist: GET /v1/models lists the operations exposed as models.`, { field: 'model' });
+      throw new ErrandError('model_not_found', `The model "${id}" does not exist: GET /v1/models lists the operations exposed as models.`, {
+        field: 'model',
+      });
     }
     return id;
   };
@@ -200,7 +208,8 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
         break;
       }
     }
-    if (lastUser === -1) throw new ErrandError('validation_error', 'messages: must contain a message with role "user"', { field: 'messages' });
+    if (lastUser === -1)
+      throw new ErrandError('validation_error', 'messages: must contain a message with role "user"', { field: 'messages' });
     const text = textOf(body.messages[lastUser]?.content);
     if (text === '') {
       throw new ErrandError('validation_error', `messages.${lastUser}.content: the last user message must have text`, {
@@ -278,7 +287,12 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
       headers,
     });
     streams.set(sse, id);
-    const base = { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created: Math.floor(a.created.created_at / 1000), model: a.model };
+    const base = {
+      id: `chatcmpl-${id}`,
+      object: 'chat.completion.chunk',
+      created: Math.floor(a.created.created_at / 1000),
+      model: a.model,
+    };
     const chunk = (delta: Record<string, unknown>, finishReason: 'stop' | null) =>
       sse.send({
         data: JSON.stringify({
@@ -308,7 +322,11 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
       chunk({}, 'stop');
       if (includeUsage) {
         const completionTokens = estimateTokens(content);
-        const usage = { prompt_tokens: a.promptTokens, completion_tokens: completionTokens, total_tokens: a.promptTokens + completionTokens };
+        const usage = {
+          prompt_tokens: a.promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: a.promptTokens + completionTokens,
+        };
         sse.send({ data: JSON.stringify({ ...base, choices: [], usage }) });
       }
       sse.send({ data: '[DONE]' });

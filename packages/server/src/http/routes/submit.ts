@@ -180,9 +180,13 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
     for (const key of CHAT_CONTROL_KEYS) delete input[key];
     const explicitAsync = body.async ?? (body.mode === undefined ? undefined : body.mode === 'async');
     if (body.stream && explicitAsync === false) {
-      throw new ErrandError('validation_error', 'stream: a streamed chat is answered at once with its events; drop "async": false / "mode": "sync"', {
-        field: 'stream',
-      });
+      throw new ErrandError(
+        'validation_error',
+        'stream: a streamed chat is answered at once with its events; drop "async": false / "mode": "sync"',
+        {
+          field: 'stream',
+        },
+      );
     }
     return submit(request, reply, {
       operation,

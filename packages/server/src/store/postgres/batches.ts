@@ -21,7 +21,16 @@ export async function batchInsert(pool: pg.Pool, p: BatchInsertParams): Promise<
     await tx.query(
       `INSERT INTO batches (id, tenant, operation, concurrency, total, webhook_url, metadata, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [b.id, b.tenant, b.operation, b.concurrency, b.total, b.webhook_url, b.metadata === null ? null : JSON.stringify(b.metadata), b.created_at],
+      [
+        b.id,
+        b.tenant,
+        b.operation,
+        b.concurrency,
+        b.total,
+        b.webhook_url,
+        b.metadata === null ? null : JSON.stringify(b.metadata),
+        b.created_at,
+      ],
     );
     return { batch: b, transitions: await insertRequests(tx, p.requests) };
   });

@@ -44,7 +44,11 @@ export async function requestClaim(pool: pg.Pool, p: RequestClaimParams): Promis
   const limits = Object.entries(p.operationLimits ?? {});
   const skipped = limits.filter(([, n]) => n <= 0).map(([op]) => op);
   // Most wake-ups find nothing: answer those with one read, without a transaction.
-  const due = await query(pool, `SELECT 1 FROM requests WHERE status = 'pending' AND run_at <= $1 AND NOT (operation = ANY($2::text[])) LIMIT 1`, [p.now, skipped]);
+  const due = await query(
+    pool,
+    `SELECT 1 FROM requests WHERE status = 'pending' AND run_at <= $1 AND NOT (operation = ANY($2::text[])) LIMIT 1`,
+    [p.now, skipped],
+  );
   if (due.rowCount === 0) return [];
   return transaction(pool, async (tx) => {
     const limited = limits.filter(([, n]) => n > 0).map(([op]) => op);
@@ -101,7 +105,11 @@ export async function requestClaim(pool: pg.Pool, p: RequestClaimParams): Promis
       [chosen, p.owner, p.now + p.leaseMs, p.now],
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
-    return statusTransitions(tx, chosen.map((id) => byId.get(id)).filter((row): row is RequestRow => row !== undefined), p.now);
+    return statusTransitions(
+      tx,
+      chosen.map((id) => byId.get(id)).filter((row): row is RequestRow => row !== undefined),
+      p.now,
+    );
   });
 }
 

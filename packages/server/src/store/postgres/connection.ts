@@ -43,7 +43,8 @@ export function connectionSettings(url: string, schemaOption?: string): Connecti
   }
   const extra = parsed.searchParams.get('options');
   parsed.searchParams.delete('options');
-  const options = [schema === undefined ? undefined : `-c search_path=${schema}`, extra ?? undefined].filter(Boolean).join(' ') || undefined;
+  const options =
+    [schema === undefined ? undefined : `-c search_path=${schema}`, extra ?? undefined].filter(Boolean).join(' ') || undefined;
   return { connectionString: parsed.toString(), schema, options };
 }
 

@@ -57,7 +57,10 @@ export async function insertBatchDeliveryIfDone(tx: Tx, request: Request, now: n
   if (!row || row.webhook_url === null) return;
   await lockBatches(tx, [row.id]);
   const counts: Record<string, number> = {};
-  const byStatus = await tx.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM requests WHERE batch_id = $1 GROUP BY status', [row.id]);
+  const byStatus = await tx.query<{ status: string; n: number }>(
+    'SELECT status, count(*)::int AS n FROM requests WHERE batch_id = $1 GROUP BY status',
+    [row.id],
+  );
   for (const { status, n } of byStatus.rows) counts[status] = n;
   if ((counts.pending ?? 0) + (counts.processing ?? 0) > 0) return;
   if ((await tx.query('SELECT 1 FROM deliveries WHERE request_id = $1 LIMIT 1', [row.id])).rowCount) return;
@@ -87,7 +90,16 @@ async function recordAttempt(tx: Tx, row: DeliveryRow, p: DeliveryCompleteParams
   await tx.query(
     `INSERT INTO delivery_attempts (delivery_id, seq, series, attempt, started_at, duration_ms, status_code, error, response_excerpt)
      VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM delivery_attempts WHERE delivery_id = $1), $2, $3, $4, $5, $6, $7, $8)`,
-    [row.id, row.series, row.attempt, p.startedAt, Math.max(0, Math.round(p.durationMs)), p.statusCode, error === null ? null : JSON.stringify(error), p.responseExcerpt],
+    [
+      row.id,
+      row.series,
+      row.attempt,
+      p.startedAt,
+      Math.max(0, Math.round(p.durationMs)),
+      p.statusCode,
+      error === null ? null : JSON.stringify(error),
+      p.responseExcerpt,
+    ],
   );
 }
 
@@ -162,7 +174,9 @@ export async function redeliver(pool: pg.Pool, p: DeliveryRedeliverParams): Prom
        RETURNING *`,
       [p.id, p.now],
     );
-    return rows[0] ? { outcome: 'scheduled', delivery: deliveryFromRow(rows[0]) } : { outcome: 'in_progress', delivery: deliveryFromRow(current) };
+    return rows[0]
+      ? { outcome: 'scheduled', delivery: deliveryFromRow(rows[0]) }
+      : { outcome: 'in_progress', delivery: deliveryFromRow(current) };
   });
 }
 
@@ -191,6 +205,8 @@ export async function nextDueAt(pool: pg.Pool): Promise<number | null> {
 
 /** Deletes the deliveries (and their attempts) of purged requests, or of purged batches (filed under their ids). */
 export async function deleteDeliveriesFor(tx: Tx, requestIds: readonly string[]): Promise<void> {
-  await tx.query('DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = ANY($1::text[]))', [requestIds]);
+  await tx.query('DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = ANY($1::text[]))', [
+    requestIds,
+  ]);
   await tx.query('DELETE FROM deliveries WHERE request_id = ANY($1::text[])', [requestIds]);
 }

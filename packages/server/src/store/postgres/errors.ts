@@ -8,7 +8,17 @@
 import { ErrandError } from '../../model/index.js';
 
 /** Socket errors of a database that is down, restarting or unreachable. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 /**
  * SQLSTATE classes and codes: 08 connection exception, 53 insufficient resources (too many connections, disk full),
@@ -45,5 +55,8 @@ export function translatePgError(cause: unknown): unknown {
   if (!isUnavailable(cause)) return cause;
   const code = (cause as { code?: unknown }).code;
   const what = typeof code === 'string' ? code : ((cause as Error).message ?? String(cause));
-  return new ErrandError('store_unavailable', `The PostgreSQL store is unavailable (${what}); retry shortly.`, { cause, retryAfterSeconds: 1 });
+  return new ErrandError('store_unavailable', `The PostgreSQL store is unavailable (${what}); retry shortly.`, {
+    cause,
+    retryAfterSeconds: 1,
+  });
 }

@@ -59,7 +59,10 @@ export async function leaseRescueExpired(pool: pg.Pool, p: LeaseRescueExpiredPar
     );
     // Failing a batch's items may write its batch.completed delivery under the batch's lock: take them all
     // now, in the sorted order claims use, so this transaction cannot deadlock with a claimer.
-    await lockBatches(tx, rows.flatMap((r) => (r.batch_id === null ? [] : [r.batch_id])));
+    await lockBatches(
+      tx,
+      rows.flatMap((r) => (r.batch_id === null ? [] : [r.batch_id])),
+    );
     const out: Transition[] = [];
     for (const current of rows) {
       const exhausted = current.attempt >= current.max_attempts || p.now >= current.deadline;

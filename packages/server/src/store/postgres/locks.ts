@@ -17,4 +17,8 @@ export async function lockKeys(tx: Tx, keys: readonly string[]): Promise<void> {
 }
 
 /** Locks batches (their concurrency count, their `batch.completed` check) until the transaction ends. */
-export const lockBatches = (tx: Tx, ids: readonly string[]) => lockKeys(tx, ids.map((id) => `batch:${id}`));
+export const lockBatches = (tx: Tx, ids: readonly string[]) =>
+  lockKeys(
+    tx,
+    ids.map((id) => `batch:${id}`),
+  );

@@ -36,7 +36,9 @@ export async function migrate(pool: pg.Pool, schema: string | undefined, now: ()
     locked = true;
     // Schema names are validated as plain identifiers (connection.ts), so quoting is enough.
     if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await client.query('CREATE TABLE IF NOT EXISTS errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+    );
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM errand_migrations')).rows.map((r) => r.version));
     const applied: MigrationReport['applied'] = [];
     for (const migration of PG_MIGRATIONS) {
@@ -44,7 +46,11 @@ export async function migrate(pool: pg.Pool, schema: string | undefined, now: ()
       await client.query('BEGIN');
       try {
         await client.query(migration.sql);
-        await client.query('INSERT INTO errand_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, now()]);
+        await client.query('INSERT INTO errand_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          now(),
+        ]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch((rollbackError: unknown) => {
@@ -59,7 +65,8 @@ export async function migrate(pool: pg.Pool, schema: string | undefined, now: ()
     broken ??= cause as Error;
     throw translatePgError(cause);
   } finally {
-    if (locked && broken === undefined) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => undefined);
+    if (locked && broken === undefined)
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => undefined);
     // A connection that failed is discarded, which also ends its session and so its lock.
     client.removeListener('error', onError);
     client.release(broken);

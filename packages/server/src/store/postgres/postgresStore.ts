@@ -86,7 +86,9 @@ export class PostgresStore implements Store {
 
   /** The database's clock (epoch ms): one time source for every node's leases. */
   async dbNow(): Promise<number> {
-    const { rows } = await this.call((db) => query<{ now: number }>(db, `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now`));
+    const { rows } = await this.call((db) =>
+      query<{ now: number }>(db, `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now`),
+    );
     return rows[0]!.now;
   }
 
@@ -105,14 +107,17 @@ export class PostgresStore implements Store {
     return this.closing;
   }
 
-  batchInsert = (p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> => this.call((db) => batches.batchInsert(db, p));
-  batchGetById = (p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> => this.call((db) => batches.batchGetById(db, p));
+  batchInsert = (p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> =>
+    this.call((db) => batches.batchInsert(db, p));
+  batchGetById = (p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> =>
+    this.call((db) => batches.batchGetById(db, p));
   batchPurgeEmpty = (p: BatchPurgeEmptyParams): Promise<number> => this.call((db) => batches.batchPurgeEmpty(db, p));
 
   deliveryClaim = (p: DeliveryClaimParams): Promise<Delivery[]> => this.call((db) => outbox.claimDeliveries(db, p));
   deliveryComplete = (p: DeliveryCompleteParams): Promise<Delivery | null> => this.call((db) => outbox.completeDelivery(db, p));
   deliveryFail = (p: DeliveryFailParams): Promise<Delivery | null> => this.call((db) => outbox.failDelivery(db, p));
-  deliveryListForRequest = (p: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> => this.call((db) => outbox.listDeliveries(db, p.requestId));
+  deliveryListForRequest = (p: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> =>
+    this.call((db) => outbox.listDeliveries(db, p.requestId));
   deliveryNextDueAt = (): Promise<number | null> => this.call((db) => outbox.nextDueAt(db));
   deliveryRedeliver = (p: DeliveryRedeliverParams): Promise<RedeliverOutcome> => this.call((db) => outbox.redeliver(db, p));
   deliveryRelease = (p: DeliveryReleaseParams): Promise<boolean> => this.call((db) => outbox.releaseDelivery(db, p));
@@ -133,7 +138,8 @@ export class PostgresStore implements Store {
   requestGetById = (p: RequestGetByIdParams): Promise<Request | null> => this.call((db) => requests.requestGetById(db, p));
   requestGetByRetryOf = (p: RequestGetByRetryOfParams): Promise<Request | null> => this.call((db) => requests.requestGetByRetryOf(db, p));
   requestInsert = (p: RequestInsertParams): Promise<Transition> => this.call((db) => requests.requestInsert(db, p.request));
-  requestInsertIdempotent = (p: RequestInsertIdempotentParams): Promise<IdempotentInsert> => this.call((db) => requests.requestInsertIdempotent(db, p));
+  requestInsertIdempotent = (p: RequestInsertIdempotentParams): Promise<IdempotentInsert> =>
+    this.call((db) => requests.requestInsertIdempotent(db, p));
   requestGetSummary = (p: RequestGetByIdParams): Promise<RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
   requestList = (p: RequestListParams): Promise<RequestSummary[]> => this.call((db) => requests.requestList(db, p));
   requestNextRunAt = (p: RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
@@ -145,7 +151,8 @@ export class PostgresStore implements Store {
 
   idempotencyPurgeExpired = (p: ExpiredPurgeParams): Promise<number> => this.call((db) => retention.idempotencyPurgeExpired(db, p));
   operationStatsGet = (p: OperationStatsGetParams): Promise<OperationStats | null> => this.call((db) => retention.operationStatsGet(db, p));
-  operationStatsRecord = (p: OperationStatsRecordParams): Promise<OperationStats> => this.call((db) => retention.operationStatsRecord(db, p));
+  operationStatsRecord = (p: OperationStatsRecordParams): Promise<OperationStats> =>
+    this.call((db) => retention.operationStatsRecord(db, p));
   tombstoneGet = (p: TombstoneGetParams): Promise<Tombstone | null> => this.call((db) => retention.tombstoneGet(db, p));
   tombstonePurgeExpired = (p: ExpiredPurgeParams): Promise<number> => this.call((db) => retention.tombstonePurgeExpired(db, p));
 

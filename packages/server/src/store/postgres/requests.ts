@@ -50,8 +50,23 @@ import { query, transaction, type Tx } from './connection.js';
 import { insertEvents, statusTransition } from './transitions.js';
 
 const COLUMNS = [
-  'id', 'tenant', 'operation', 'input', 'mode', 'max_attempts', 'run_at', 'task_timeout_ms', 'deadline', 'webhook_url',
-  'idempotency_key', 'priority', 'estimated_ms', 'metadata', 'retry_of', 'batch_id', 'created_at',
+  'id',
+  'tenant',
+  'operation',
+  'input',
+  'mode',
+  'max_attempts',
+  'run_at',
+  'task_timeout_ms',
+  'deadline',
+  'webhook_url',
+  'idempotency_key',
+  'priority',
+  'estimated_ms',
+  'metadata',
+  'retry_of',
+  'batch_id',
+  'created_at',
 ] as const;
 /** Rows per INSERT statement: keeps a 10,000-item batch under PostgreSQL's 65,535 bind parameters. */
 const ROWS_PER_INSERT = 1000;
@@ -77,7 +92,13 @@ export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): P
     // A new request is never terminal (no outbox row); each first event carries its item's own created_at.
     const events = await insertEvents(
       tx,
-      inserted.map((r) => ({ requestId: r.id, seq: 1, type: 'status' as const, data: { status: 'pending', attempt: 0 }, now: r.created_at })),
+      inserted.map((r) => ({
+        requestId: r.id,
+        seq: 1,
+        type: 'status' as const,
+        data: { status: 'pending', attempt: 0 },
+        now: r.created_at,
+      })),
     );
     inserted.forEach((request, i) => out.push({ request, event: events[i]! }));
   }
@@ -110,15 +131,19 @@ export async function requestInsertIdempotent(pool: pg.Pool, p: RequestInsertIde
     );
     if (claimed.rowCount === 0) {
       const existing = (
-        await tx.query<{ fingerprint: string; request_id: string }>('SELECT fingerprint, request_id FROM idempotency_keys WHERE tenant = $1 AND key = $2 FOR UPDATE', [
-          key.tenant,
-          key.key,
-        ])
+        await tx.query<{ fingerprint: string; request_id: string }>(
+          'SELECT fingerprint, request_id FROM idempotency_keys WHERE tenant = $1 AND key = $2 FOR UPDATE',
+          [key.tenant, key.key],
+        )
       ).rows[0]!;
       const original = (await tx.query<RequestRow>('SELECT * FROM requests WHERE id = $1', [existing.request_id])).rows[0];
-      if (original) return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
+      if (original)
+        return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
       // A key whose request was purged by retention is spent: reuse it.
-      await tx.query('UPDATE idempotency_keys SET fingerprint = $3, request_id = $4, created_at = $5, expires_at = $6 WHERE tenant = $1 AND key = $2', params);
+      await tx.query(
+        'UPDATE idempotency_keys SET fingerprint = $3, request_id = $4, created_at = $5, expires_at = $6 WHERE tenant = $1 AND key = $2',
+        params,
+      );
     }
     return { outcome: 'created', transition: (await insertRequests(tx, [request]))[0]! };
   });
@@ -220,7 +245,11 @@ export async function requestCounts(pool: pg.Pool, p: RequestCountsParams = {}):
 }
 
 export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams): Promise<number | null> {
-  const { rows } = await query<{ run_at: number | null }>(pool, `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > $1`, [p.after]);
+  const { rows } = await query<{ run_at: number | null }>(
+    pool,
+    `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > $1`,
+    [p.after],
+  );
   return rows[0]?.run_at ?? null;
 }
 
@@ -228,7 +257,13 @@ export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams)
 const CLAIMED = `WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`;
 
 /** Runs a guarded UPDATE … RETURNING * and appends its status event; null when it matched no row. */
-async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
+async function guarded(
+  pool: pg.Pool,
+  sql: string,
+  values: unknown[],
+  now: number,
+  extra: Record<string, unknown> = {},
+): Promise<Transition | null> {
   return transaction(pool, async (tx) => {
     const row = (await tx.query<RequestRow>(sql, values)).rows[0];
     return row ? statusTransition(tx, row, now, extra) : null;

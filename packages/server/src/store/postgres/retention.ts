@@ -82,14 +82,17 @@ export async function operationStatsGet(pool: pg.Pool, p: OperationStatsGetParam
 /** Read-modify-write under the row's lock, so samples recorded at once by several nodes all count. */
 export async function operationStatsRecord(pool: pg.Pool, p: OperationStatsRecordParams): Promise<OperationStats> {
   return transaction(pool, async (tx) => {
-    await tx.query('INSERT INTO operation_stats (operation, histogram, updated_at) VALUES ($1, $2, $3) ON CONFLICT (operation) DO NOTHING', [
-      p.operation,
-      JSON.stringify(emptyHistogram()),
-      p.now,
-    ]);
+    await tx.query(
+      'INSERT INTO operation_stats (operation, histogram, updated_at) VALUES ($1, $2, $3) ON CONFLICT (operation) DO NOTHING',
+      [p.operation, JSON.stringify(emptyHistogram()), p.now],
+    );
     const row = (await tx.query<StatsRow>('SELECT * FROM operation_stats WHERE operation = $1 FOR UPDATE', [p.operation])).rows[0]!;
     const histogram = histogramAdd(JSON.parse(row.histogram) as DurationHistogram, p.durationMs, p.decay);
-    await tx.query('UPDATE operation_stats SET histogram = $2, updated_at = $3 WHERE operation = $1', [p.operation, JSON.stringify(histogram), p.now]);
+    await tx.query('UPDATE operation_stats SET histogram = $2, updated_at = $3 WHERE operation = $1', [
+      p.operation,
+      JSON.stringify(histogram),
+      p.now,
+    ]);
     return { operation: p.operation, histogram, updated_at: p.now };
   });
 }

@@ -28,11 +28,22 @@ export async function insertEvents(tx: Tx, events: readonly NewEvent[]): Promise
      SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[])`,
     [events.map((e) => e.requestId), events.map((e) => e.seq), events.map((e) => e.type), json, events.map((e) => e.now)],
   );
-  return events.map((e, i) => ({ request_id: e.requestId, seq: e.seq, type: e.type, data: JSON.parse(json[i]!) as unknown, created_at: e.now }));
+  return events.map((e, i) => ({
+    request_id: e.requestId,
+    seq: e.seq,
+    type: e.type,
+    data: JSON.parse(json[i]!) as unknown,
+    created_at: e.now,
+  }));
 }
 
 /** The status events of rows a statement just changed (each row's `last_seq` already bumped), plus their outbox rows. */
-export async function statusTransitions(tx: Tx, rows: readonly RequestRow[], now: number, extra: Record<string, unknown> = {}): Promise<Transition[]> {
+export async function statusTransitions(
+  tx: Tx,
+  rows: readonly RequestRow[],
+  now: number,
+  extra: Record<string, unknown> = {},
+): Promise<Transition[]> {
   const requests = rows.map(requestFromRow);
   const events = await insertEvents(
     tx,

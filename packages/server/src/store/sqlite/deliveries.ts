@@ -73,7 +73,8 @@ export function claimDeliveries(s: Statements, p: DeliveryClaimParams): Delivery
   const ids = s.DELIVERY_DUE_LIST.all({ now: p.now, limit: p.limit }) as { id: string }[];
   const out: Delivery[] = [];
   for (const { id } of ids) {
-    const row = s.DELIVERY_CLAIM_ONE.get({ id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as DeliveryRow | undefined;
+    const row = s.DELIVERY_CLAIM_ONE.get({ id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
+      DeliveryRow | undefined;
     if (row) out.push(deliveryFromRow(row));
   }
   return out;
@@ -103,8 +104,7 @@ export function completeDelivery(s: Statements, p: DeliveryCompleteParams): Deli
 
 export function failDelivery(s: Statements, p: DeliveryFailParams): Delivery | null {
   const row = s.DELIVERY_FAIL.get({ ...ref(p), status_code: p.statusCode, error: JSON.stringify(p.error), retry_at: p.retryAt }) as
-    | DeliveryRow
-    | undefined;
+    DeliveryRow | undefined;
   if (!row) return null;
   recordAttempt(s, row, p, p.error);
   return deliveryFromRow(row);

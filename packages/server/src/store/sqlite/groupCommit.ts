@@ -59,7 +59,9 @@ export class GroupCommit {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       const error = this.translateError(cause);
       const failed =
-        error instanceof ErrandError ? error : new ErrandError('store_unavailable', 'The SQLite store could not commit; retry shortly.', { cause });
+        error instanceof ErrandError
+          ? error
+          : new ErrandError('store_unavailable', 'The SQLite store could not commit; retry shortly.', { cause });
       for (const item of batch) item.reject(failed);
       return;
     }

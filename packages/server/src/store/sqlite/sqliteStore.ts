@@ -138,16 +138,22 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     translate(() => {
-      this.db.exec(`CREATE TABLE IF NOT EXISTS errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+      this.db.exec(
+        `CREATE TABLE IF NOT EXISTS errand_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
+      );
       const applied = new Set(
         (this.db.prepare('SELECT version FROM errand_migrations').all() as { version: number }[]).map((r) => r.version),
       );
       for (const migration of MIGRATIONS) {
         if (applied.has(migration.version)) continue;
-        this.db.transaction(() => {
-          this.db.prepare('INSERT INTO errand_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
-          this.db.exec(migration.sql);
-        }).immediate();
+        this.db
+          .transaction(() => {
+            this.db
+              .prepare('INSERT INTO errand_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+              .run(migration.version, migration.name, Date.now());
+            this.db.exec(migration.sql);
+          })
+          .immediate();
       }
     });
     const stmts: Partial<Statements> = {};
@@ -197,7 +203,8 @@ export class SqliteStore implements Store {
 
   async eventAppend(p: EventAppendParams): Promise<RequestEvent | null> {
     return this.write(() => {
-      const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as { last_seq: number } | undefined;
+      const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as
+        { last_seq: number } | undefined;
       if (!row) return null;
       return this.insertEvent(p.id, row.last_seq, p.type, p.data, p.now);
     });
@@ -209,7 +216,9 @@ export class SqliteStore implements Store {
 
   async leaseExtend(p: LeaseExtendParams): Promise<boolean> {
     return this.write(
-      () => this.s.LEASE_EXTEND.run({ id: p.id, attempt: p.attempt, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }).changes === 1,
+      () =>
+        this.s.LEASE_EXTEND.run({ id: p.id, attempt: p.attempt, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs })
+          .changes === 1,
     );
   }
 
@@ -229,7 +238,8 @@ export class SqliteStore implements Store {
         const params = { id, attempt: current.attempt, error: JSON.stringify(error), now: p.now };
         const row = exhausted
           ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
-          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt, current.operation) }) as RequestRow | undefined);
+          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt, current.operation) }) as
+              RequestRow | undefined);
         if (row) out.push(this.statusTransition(row, p.now, { error }));
       }
       return out;
@@ -253,7 +263,11 @@ export class SqliteStore implements Store {
 
   async requestClaim(p: RequestClaimParams): Promise<Transition[]> {
     if (p.limit <= 0) return [];
-    const excluded = JSON.stringify(Object.entries(p.operationLimits ?? {}).filter(([, n]) => n <= 0).map(([op]) => op));
+    const excluded = JSON.stringify(
+      Object.entries(p.operationLimits ?? {})
+        .filter(([, n]) => n <= 0)
+        .map(([op]) => op),
+    );
     // Most wake-ups find nothing: answer those with a read, without a write transaction.
     if (translate(() => this.s.REQUEST_CLAIM_CANDIDATES.get({ now: p.now, excluded, scan: 1 })) === undefined) return [];
     return this.write(() => {
@@ -270,14 +284,16 @@ export class SqliteStore implements Store {
         const left = limits[candidate.operation];
         if (left !== undefined && left <= 0) continue;
         if (candidate.batch_id !== null) {
-          const free = batchFree.get(candidate.batch_id) ?? (this.s.BATCH_FREE_SLOTS.get({ batch_id: candidate.batch_id }) as { free: number } | undefined)?.free ?? 0;
+          const free =
+            batchFree.get(candidate.batch_id) ??
+            (this.s.BATCH_FREE_SLOTS.get({ batch_id: candidate.batch_id }) as { free: number } | undefined)?.free ??
+            0;
           batchFree.set(candidate.batch_id, free - 1);
           if (free <= 0) continue;
         }
         if (left !== undefined) limits[candidate.operation] = left - 1;
         const row = this.s.REQUEST_CLAIM_ONE.get({ id: candidate.id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
-          | RequestRow
-          | undefined;
+          RequestRow | undefined;
         if (!row) continue;
         claimed.push(this.statusTransition(row, p.now));
       }
@@ -324,7 +340,8 @@ export class SqliteStore implements Store {
       if (existing && existing.expires_at > now) {
         const original = this.getRow(existing.request_id);
         // A key whose request was purged by retention is spent: reuse it.
-        if (original) return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
+        if (original)
+          return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
       }
       const transition = this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, now);
       this.s.IDEMPOTENCY_PUT.run({
@@ -389,7 +406,10 @@ export class SqliteStore implements Store {
 
   async requestPurgeFinished(p: RequestPurgeFinishedParams): Promise<number> {
     return this.write(() => {
-      const rows = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as Omit<Tombstone, 'purged_at' | 'expires_at'>[];
+      const rows = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as Omit<
+        Tombstone,
+        'purged_at' | 'expires_at'
+      >[];
       for (const r of rows) {
         this.s.TOMBSTONE_PUT.run({ ...r, purged_at: p.now, expires_at: p.tombstoneUntil });
         this.s.EVENT_DELETE_FOR_REQUEST.run({ id: r.id });
@@ -445,7 +465,9 @@ export class SqliteStore implements Store {
     const b = p.batch;
     return this.write(() => {
       this.s.BATCH_INSERT.run({ ...b, metadata: b.metadata === null ? null : JSON.stringify(b.metadata) });
-      const transitions = rows.map((row, i) => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at));
+      const transitions = rows.map((row, i) =>
+        this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at),
+      );
       return { batch: b, transitions };
     });
   }
@@ -491,7 +513,12 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
-  private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, extra: Record<string, unknown> = {}): Promise<Transition | null> {
+  private guarded(
+    name: keyof Statements,
+    params: Record<string, unknown>,
+    now: number,
+    extra: Record<string, unknown> = {},
+  ): Promise<Transition | null> {
     return this.write(() => {
       const row = this.s[name].get(params) as RequestRow | undefined;
       return row ? this.statusTransition(row, now, extra) : null;
@@ -530,7 +557,6 @@ interface StatsRow {
   updated_at: number;
 }
 
-
 function claim(p: { id: string; attempt: number; owner: string; now: number }) {
   return { id: p.id, attempt: p.attempt, owner: p.owner, now: p.now };
 }
@@ -547,7 +573,10 @@ function translate<T>(fn: () => T): T {
 function translateError(cause: unknown): unknown {
   const code = (cause as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && [...UNAVAILABLE_CODES].some((c) => code === c || code.startsWith(`${c}_`))) {
-    return new ErrandError('store_unavailable', `The SQLite store is unavailable (${code}); retry shortly.`, { cause, retryAfterSeconds: 1 });
+    return new ErrandError('store_unavailable', `The SQLite store is unavailable (${code}); retry shortly.`, {
+      cause,
+      retryAfterSeconds: 1,
+    });
   }
   return cause;
 }

@@ -55,9 +55,14 @@ export function RequestPage({ api, id }: { api: Api; id: string }) {
         } catch {
           return;
         }
-        setTimeline((old) => (old.some((e) => e.seq === m.id && m.id !== null) ? old : [...old, { seq: m.id ?? '', type: m.event, summary: summarize(m.event, data) }]));
+        setTimeline((old) =>
+          old.some((e) => e.seq === m.id && m.id !== null)
+            ? old
+            : [...old, { seq: m.id ?? '', type: m.event, summary: summarize(m.event, data) }],
+        );
         if (m.event === 'progress') setRequest((r) => (r ? { ...r, ...progressFields(data) } : r));
-        else if (m.event === 'status') setRequest((r) => (r ? { ...r, status: data.status as RequestView['status'], attempt: Number(data.attempt ?? r.attempt) } : r));
+        else if (m.event === 'status')
+          setRequest((r) => (r ? { ...r, status: data.status as RequestView['status'], attempt: Number(data.attempt ?? r.attempt) } : r));
         else if (m.event === 'completed' || m.event === 'failed' || m.event === 'cancelled') setRequest(data as unknown as RequestView);
       },
       onRefused: (status) => {
@@ -303,7 +308,9 @@ function progressFields(data: Record<string, unknown>): Partial<RequestView> {
 /** One line per event, as text. */
 function summarize(type: string, data: Record<string, unknown>): string {
   if (type === 'progress') {
-    const parts = [typeof data.percent === 'number' ? `${data.percent} %` : null, data.current_step, data.message].filter((p) => typeof p === 'string' || typeof p === 'number');
+    const parts = [typeof data.percent === 'number' ? `${data.percent} %` : null, data.current_step, data.message].filter(
+      (p) => typeof p === 'string' || typeof p === 'number',
+    );
     return parts.join(' — ');
   }
   if (type === 'status') {

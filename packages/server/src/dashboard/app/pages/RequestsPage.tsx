@@ -141,7 +141,11 @@ export function RequestsPage({ api, query }: { api: Api; query: URLSearchParams 
         Requests
       </h1>
       <p class="live" aria-live="polite" data-testid="live-state">
-        {live === 'live' ? 'Live: updates appear as they happen.' : live === 'refused' ? 'Live updates are not available for this key.' : 'Connecting to live updates…'}
+        {live === 'live'
+          ? 'Live: updates appear as they happen.'
+          : live === 'refused'
+            ? 'Live updates are not available for this key.'
+            : 'Connecting to live updates…'}
       </p>
       <div class="toolbar">
         <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
