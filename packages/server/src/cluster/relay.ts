@@ -227,7 +227,7 @@ export class ClusterRelay {
         const wanted = t.toEnd || (t.last ?? 0) < t.target;
         if (!wanted) break;
         t.toEnd = false;
-        const entries = await this.engine.store.eventListAfter({ id, afterSeq: t.last ?? 0, limit: PAGE });
+        const entries = await this.engine.listEvents({ id, afterSeq: t.last ?? 0, limit: PAGE });
         if (entries.length === 0) break;
         const request = await readWithoutInput(this.engine, id);
         for (const event of entries) this.forward(request, event, t);
@@ -277,6 +277,6 @@ export class ClusterRelay {
  * relaying costs the same whatever a request carries.
  */
 async function readWithoutInput(engine: Engine, id: string): Promise<Request | null> {
-  const summary = await engine.store.requestGetSummary({ id });
+  const summary = await engine.getRequestSummary({ id });
   return summary && { ...summary, input: undefined };
 }

@@ -16,14 +16,33 @@ import {
   type Delivery,
   type DeliveryWithAttempts,
   type Request,
+  type RequestEvent,
   type RequestMode,
 } from '../model/index.js';
 import type { Operation } from '../operations/index.js';
-import type { CancelOutcome, NewRequest, Store } from '../store/index.js';
+import type {
+  BatchGetByIdParams,
+  CancelOutcome,
+  EventListAfterParams,
+  NewRequest,
+  RateLimitTake,
+  RateLimitTakeParams,
+  RequestCounts,
+  RequestCountsParams,
+  RequestGetByIdParams,
+  RequestListParams,
+  RequestStats,
+  RequestStatsParams,
+  RequestSummary,
+  Store,
+  Tombstone,
+  TombstoneGetParams,
+} from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { Estimator, type Estimate } from './estimator.js';
 import { EngineEvents } from './events.js';
+import { Follow, waitFor, type WaitForParams } from './follow.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
 import { retryDelayMs } from './retry.js';
@@ -112,8 +131,8 @@ export class Engine {
   private readonly log: Logger;
   /** Learned duration estimates (shared through the store). */
   readonly estimator: Estimator;
-  /** Sync waiters, woken early when the engine stops so their callers get a 202 handoff. */
-  private readonly waiters = new Set<() => void>();
+  /** Aborted when the engine stops: sync waits answer early so their callers get a 202 handoff. */
+  private readonly stopping = new AbortController();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(private readonly options: EngineOptions) {
@@ -411,41 +430,16 @@ export class Engine {
 
   /**
    * Resolves with the request once it is terminal, or with its latest state
-   * when `timeoutMs` passes first (null if it does not exist).
+   * when `timeoutMs` passes first or the engine stops (null if it does not exist).
    */
-  async waitForTerminal(id: string, timeoutMs: number): Promise<Request | null> {
-    return new Promise<Request | null>((resolve, reject) => {
-      let settled = false;
-      const finish = (value: Request | null | Promise<Request | null>) => {
-        if (settled) return;
-        settled = true;
-        unsubscribe();
-        this.clock.clearTimeout(timer);
-        Promise.resolve(value).then(resolve, reject);
-      };
-      const wake = () => finish(this.store.requestGetById({ id }));
-      this.waiters.add(wake);
-      const unsubscribeEvents = this.events.onRequest(id, ({ request }) => {
-        if (request && isTerminal(request.status)) finish(request);
-      });
-      const unsubscribe = () => {
-        unsubscribeEvents();
-        this.waiters.delete(wake);
-      };
-      const timer = this.clock.setTimeout(wake, timeoutMs);
-      this.store.requestGetById({ id }).then(
-        (request) => {
-          if (!request || isTerminal(request.status)) finish(request);
-        },
-        (err: unknown) => {
-          if (!settled) {
-            settled = true;
-            unsubscribe();
-            this.clock.clearTimeout(timer);
-            reject(err);
-          }
-        },
-      );
+  waitForTerminal(id: string, timeoutMs: number): Promise<Request | null> {
+    return this.waitFor({
+      id,
+      waitMs: timeoutMs,
+      read: () => this.store.requestGetById({ id }),
+      ready: (request) => request === null || isTerminal(request.status),
+      // A terminal live entry carries the request as committed: no read needed; others change nothing here.
+      decide: ({ live, request }) => (live && request !== null && isTerminal(request.status) ? { value: request } : 'ignore'),
     });
   }
 
@@ -459,7 +453,7 @@ export class Engine {
     // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
     await this.webhooks.stop();
     await this.fetcher.close();
-    for (const wake of [...this.waiters]) wake();
+    this.stopping.abort();
     this.state = 'stopped';
   }
 
@@ -493,5 +487,69 @@ export class Engine {
   /** Wakes the dispatcher (e.g. after a clock jump in tests). */
   wake(): void {
     this.dispatcher.wake();
+  }
+
+  // Following and reading requests: the HTTP layer reaches the store only through these.
+
+  /**
+   * Subscribes to `id`'s entries now (buffering until `start()`): create it
+   * before reading anything about the request, then start it (see follow.ts).
+   */
+  follow(id: string, signal?: AbortSignal): Follow {
+    return new Follow({ store: this.store, events: this.events }, id, signal);
+  }
+
+  /**
+   * Holds until `read` gives a state `ready` accepts, or `waitMs` passes, the
+   * signal aborts or the engine stops (see `waitFor` in follow.ts): long-polls and sync waits.
+   */
+  waitFor<T>(params: Omit<WaitForParams<T>, 'follow' | 'clock' | 'expire'> & { id: string }): Promise<T> {
+    const follow = this.follow(params.id);
+    return waitFor({ ...params, follow, clock: this.clock, expire: this.stopping.signal });
+  }
+
+  /** The request with its input (tenant-scoped when `tenant` is given), or null. */
+  getRequest(params: RequestGetByIdParams): Promise<Request | null> {
+    return this.store.requestGetById(params);
+  }
+
+  /** The request without its input, or null. */
+  getRequestSummary(params: RequestGetByIdParams): Promise<RequestSummary | null> {
+    return this.store.requestGetSummary(params);
+  }
+
+  /** Requests, newest first, filtered (one page). */
+  listRequests(params: RequestListParams): Promise<RequestSummary[]> {
+    return this.store.requestList(params);
+  }
+
+  /** A request's event-log entries after a seq (one page); followers use `follow()`. */
+  listEvents(params: EventListAfterParams): Promise<RequestEvent[]> {
+    return this.store.eventListAfter(params);
+  }
+
+  /** A batch with its items, or null. */
+  getBatch(params: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> {
+    return this.store.batchGetById(params);
+  }
+
+  /** What retention kept of a purged request, or null. */
+  getTombstone(params: TombstoneGetParams): Promise<Tombstone | null> {
+    return this.store.tombstoneGet(params);
+  }
+
+  /** Requests per status. */
+  countRequests(params?: RequestCountsParams): Promise<RequestCounts> {
+    return this.store.requestCounts(params);
+  }
+
+  /** Per-operation aggregates over a window (`GET /v1/stats`). */
+  requestStats(params: RequestStatsParams): Promise<RequestStats> {
+    return this.store.requestStatsByOperation(params);
+  }
+
+  /** Takes from a shared token bucket (submission limits). */
+  rateLimitTake(params: RateLimitTakeParams): Promise<RateLimitTake> {
+    return this.store.rateLimitTake(params);
   }
 }

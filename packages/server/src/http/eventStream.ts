@@ -2,19 +2,13 @@
  * One request's event log as Server-Sent Events: what `GET /v1/requests/{id}/events`
  * and streaming chat (`POST /v1/chat` with `"stream": true`) send.
  *
- * **No gaps, no duplicates.** A feed subscribes to the request's live events
- * (`engine.events.onRequest`) *before* anything is read from the store, and
- * buffers them while it replays the log from the store (`eventListAfter`, in
- * pages). Then it drains the buffer, dropping what it already sent (seq ≤ the
- * last id sent), and switches to live events. Every event-log entry has a
- * gapless `seq`; should a live event ever arrive with a gap before it (out of
- * order), the feed goes back to the store for the missing entries — one read
- * for that subscriber, not one per event.
+ * **No gaps, no duplicates.** The route creates the request's follow
+ * (`engine.follow(id)`, engine/follow.ts) *before* it reads anything from the
+ * store; the feed starts it after the resume point: the log is replayed from
+ * the store in pages, then live events follow, each seq once, in order.
  *
- * **Cheap fan-out.** Live events come from the one in-process emitter with the
- * entry (and, for status changes, the request) as committed: no store query
- * per subscriber per event. The JSON of each live entry is built once and
- * shared by every subscriber.
+ * **Cheap fan-out.** The JSON of each live entry is built once and shared by
+ * every subscriber.
  *
  * **Event types.** `status` (any non-terminal status change), `progress`,
  * `output`, and for the terminal entry `completed` / `failed` / `cancelled`,
@@ -25,22 +19,11 @@
  * Slow consumers and keep-alives are the SSE writer's business (sse.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Engine, EngineEventMap, EngineEvents } from '../engine/index.js';
+import { EVENT_PAGE_SIZE, type Engine, type Follow } from '../engine/index.js';
 import { ErrandError, isTerminal, type RequestEvent, type RequestStatus } from '../model/index.js';
 import type { RequestSummary } from '../store/index.js';
 import { presentRequest } from './present.js';
 import type { SseStream } from './sse.js';
-
-/** Event-log entries read from the store per page while replaying. */
-export const EVENT_PAGE_SIZE = 500;
-/** Live events held per subscriber while it replays; past this they are dropped and read from the store instead. */
-export const LIVE_BUFFER_MAX = 10_000;
-/** Replay rounds (store catch-ups) one stream may need before it gives up and closes (the client resumes). */
-const REPLAY_ROUNDS_MAX = 1000;
-/** Pages per replay round: 500 × 100 000 = fifty million entries. */
-const REPLAY_PAGES_MAX = 100_000;
-
-type LivePayload = EngineEventMap['request:changed'];
 
 /** The SSE event types a request's stream carries. */
 export type RequestSseType = 'status' | 'progress' | 'output' | 'completed' | 'failed' | 'cancelled';
@@ -87,9 +70,9 @@ function parseSeq(value: unknown, field: 'Last-Event-ID' | 'after'): number {
  * which the feed then sends first).
  */
 export async function checkResumePoint(engine: Engine, id: string, afterSeq: number, field: string): Promise<RequestEvent[]> {
-  if (afterSeq === 0) return engine.store.eventListAfter({ id, afterSeq: 0, limit: EVENT_PAGE_SIZE });
+  if (afterSeq === 0) return engine.listEvents({ id, afterSeq: 0, limit: EVENT_PAGE_SIZE });
   // Seqs are gapless from 1: `afterSeq` exists exactly when the entry before it is followed by it.
-  const page = await engine.store.eventListAfter({ id, afterSeq: afterSeq - 1, limit: EVENT_PAGE_SIZE + 1 });
+  const page = await engine.listEvents({ id, afterSeq: afterSeq - 1, limit: EVENT_PAGE_SIZE + 1 });
   if (page[0]?.seq !== afterSeq) {
     throw new ErrandError(
       'invalid_parameter',
@@ -101,50 +84,11 @@ export async function checkResumePoint(engine: Engine, id: string, afterSeq: num
   return page.slice(1);
 }
 
-/**
- * A live subscription to one request, buffering until the feed starts. Create
- * it before reading anything about the request from the store.
- */
-export class LiveSubscription {
-  private buffer: LivePayload[] = [];
-  private overflowed = false;
-  private listener: ((payload: LivePayload) => void) | null = null;
-  private readonly off: () => void;
-
-  constructor(events: EngineEvents, id: string) {
-    this.off = events.onRequest(id, (payload) => {
-      if (this.listener) this.listener(payload);
-      else if (this.buffer.length < LIVE_BUFFER_MAX) this.buffer.push(payload);
-      else this.overflowed = true;
-    });
-  }
-
-  /** Live events received while nobody listened; `overflowed` when some were dropped (read them from the store). */
-  take(): { payloads: LivePayload[]; overflowed: boolean } {
-    const taken = { payloads: this.buffer, overflowed: this.overflowed };
-    this.buffer = [];
-    this.overflowed = false;
-    return taken;
-  }
-
-  /** From now on, live events go to `listener` (null: buffer again). */
-  listen(listener: ((payload: LivePayload) => void) | null): void {
-    this.listener = listener;
-  }
-
-  close(): void {
-    this.listener = null;
-    this.buffer = [];
-    this.off();
-  }
-}
-
 export interface FeedParams {
-  engine: Engine;
   stream: SseStream;
-  /** Created before `request` was read. */
-  subscription: LiveSubscription;
-  /** The request as read after subscribing (tenant already checked). */
+  /** Created (`engine.follow(id)`) before `request` was read; the feed starts it. */
+  follow: Follow;
+  /** The request as read after the follow was created (tenant already checked). */
   request: RequestSummary;
   /** The last seq the client has; entries after it are sent. */
   afterSeq: number;
@@ -165,103 +109,32 @@ const liveJson = new WeakMap<RequestEvent, { plain?: string; alias?: string }>()
  * Never rejects: a store failure closes the stream (the client resumes).
  */
 export function feedRequestEvents(params: FeedParams): void {
-  const { engine, stream, subscription, include } = params;
-  const id = params.request.id;
+  const { stream, follow, include } = params;
   const taskAlias = params.taskAlias ?? false;
-  /** The request had finished before the replay: the log is complete, close after it. */
-  const finishedBefore = isTerminal(params.request.status);
-  let last = params.afterSeq;
-  let done = false;
-  let replaying = false;
-
   const stop = () => {
-    if (done) return;
-    done = true;
-    subscription.close();
+    follow.close();
     stream.close();
   };
   stream.onClose(stop);
-
-  /** Sends one entry (in order); false once the stream is over. */
-  const send = (entry: RequestEvent, request: RequestSummary | null, shared: boolean): boolean => {
-    const type = sseTypeOf(entry);
-    last = entry.seq;
-    const terminal = isTerminalType(type);
-    if (!terminal && include && !include(type, entry)) return true;
-    const data = shared ? sharedJson(entry, request, taskAlias) : dataJson(entry, request, taskAlias);
-    if (!stream.send({ id: entry.seq, event: type, data })) {
-      stop();
-      return false;
-    }
-    if (terminal) stop();
-    return !terminal;
-  };
-
-  const onLive = (payload: LivePayload) => {
-    if (done) return;
-    const seq = payload.event.seq;
-    if (seq <= last) return;
-    if (seq === last + 1) {
-      send(payload.event, payload.request, true);
-      return;
-    }
-    // Out of order: fetch the missing entries from the store, buffering meanwhile.
-    subscription.listen(null);
-    subscription.take();
-    void replay([payload]);
-  };
-
-  /** Replays from the store after `last`, then the buffered live events, then goes live. */
-  const replay = async (carried: LivePayload[], firstPage?: RequestEvent[]): Promise<void> => {
-    if (replaying) return;
-    replaying = true;
-    try {
-      let page = firstPage;
-      for (let round = 0; round < REPLAY_ROUNDS_MAX; round++) {
-        for (let pages = 0; pages < REPLAY_PAGES_MAX; pages++) {
-          page ??= await engine.store.eventListAfter({ id, afterSeq: last, limit: EVENT_PAGE_SIZE });
-          if (done) return;
-          for (const entry of page) {
-            if (entry.seq <= last) continue;
-            // A terminal entry read from the store: its data holds no result; read the request for it.
-            const request = isTerminalType(sseTypeOf(entry)) ? await engine.store.requestGetSummary({ id }) : null;
-            if (done || !send(entry, request, false)) return;
-          }
-          const full = page.length >= EVENT_PAGE_SIZE;
-          page = undefined;
-          if (!full) break;
-        }
-        // Caught up with the store: drain what arrived live meanwhile (synchronously, so nothing slips between).
-        const { payloads, overflowed } = subscription.take();
-        const pending = [...carried, ...payloads].sort((a, b) => a.event.seq - b.event.seq);
-        carried = [];
-        let gap = overflowed;
-        for (const payload of pending) {
-          if (payload.event.seq <= last) continue;
-          if (payload.event.seq !== last + 1) {
-            gap = true;
-            break;
-          }
-          if (!send(payload.event, payload.request, true)) return;
-        }
-        if (gap) continue;
-        if (finishedBefore) {
-          // The client already had the terminal event (it resumed after it): nothing more will come.
-          stop();
-          return;
-        }
-        subscription.listen(onLive);
-        return;
+  follow.start({
+    afterSeq: params.afterSeq,
+    firstPage: params.firstPage,
+    // The request had finished before the replay: the log is complete, close after it.
+    finished: isTerminal(params.request.status),
+    onEntry: ({ event, request, live }) => {
+      const type = sseTypeOf(event);
+      if (!isTerminalType(type) && include && !include(type, event)) return true;
+      const data = live ? sharedJson(event, request, taskAlias) : dataJson(event, request, taskAlias);
+      if (!stream.send({ id: event.seq, event: type, data })) {
+        stop();
+        return false;
       }
-      stop();
-    } catch {
-      stop();
-    } finally {
-      replaying = false;
-    }
-  };
-
-  void replay([], params.firstPage);
+      // The terminal entry ends the follow; the stream ends with it.
+      if (isTerminalType(type)) stream.close();
+      return true;
+    },
+    onEnd: () => stream.close(),
+  });
 }
 
 function sharedJson(entry: RequestEvent, request: RequestSummary | null, taskAlias: boolean): string {

@@ -17,14 +17,7 @@ import type { Engine } from '../../engine/index.js';
 import type { RequestSummary } from '../../store/index.js';
 import { isRequestId, isTerminal, type Request, type RequestEvent } from '../../model/index.js';
 import { callerOf } from '../caller.js';
-import {
-  checkResumePoint,
-  feedRequestEvents,
-  LiveSubscription,
-  parseResumePoint,
-  trackStreams,
-  type RequestSseType,
-} from '../eventStream.js';
+import { checkResumePoint, feedRequestEvents, parseResumePoint, trackStreams, type RequestSseType } from '../eventStream.js';
 import { limitsOf } from '../limits/index.js';
 import { openSse, type SseStream } from '../sse.js';
 import { missingRequest } from './requests.js';
@@ -47,23 +40,23 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
       const afterSeq = parseResumePoint(header, (request.query as Record<string, unknown> | undefined)?.after);
       if (!isRequestId(id)) return missingRequest(engine, id, caller);
 
-      // Subscribe before the first read: nothing committed from here on can be missed.
-      const subscription = new LiveSubscription(engine.events, id);
+      // Follow before the first read: nothing committed from here on can be missed.
+      const follow = engine.follow(id);
       let found: RequestSummary | null;
       let firstPage;
       try {
-        found = await engine.store.requestGetSummary({ id, tenant: caller.tenant });
+        found = await engine.getRequestSummary({ id, tenant: caller.tenant });
         if (!found) return await missingRequest(engine, id, caller);
         firstPage = await checkResumePoint(engine, id, afterSeq, header === undefined ? 'after' : 'Last-Event-ID');
         if (!isTerminal(found.status) || firstPage.length > 0) limitsOf(request).holdStream(request, reply);
       } catch (err) {
-        subscription.close();
+        follow.close();
         throw err;
       }
 
       if (isTerminal(found.status) && firstPage.length === 0) {
         // The client has every event, the last one included: 204 tells EventSource to stop reconnecting.
-        subscription.close();
+        follow.close();
         return reply.code(204).header('x-request-id', id).send();
       }
       const stream = openSse(reply, {
@@ -74,7 +67,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
       });
       track(stream);
       // The client may have left while we read the store: its 'close' has passed already.
-      feedRequestEvents({ engine, stream, subscription, request: found, afterSeq, firstPage, taskAlias });
+      feedRequestEvents({ stream, follow, request: found, afterSeq, firstPage, taskAlias });
       return reply;
     });
   }
@@ -105,8 +98,8 @@ export interface StreamSubmissionParams {
 export function streamSubmission(params: StreamSubmissionParams): FastifyReply {
   const { engine, config, reply, request: created } = params;
   const location = `/v1/requests/${created.id}`;
-  // Subscribe before the stream reads the log; the request is already committed.
-  const subscription = new LiveSubscription(engine.events, created.id);
+  // Follow before the stream reads the log; the request is already committed.
+  const follow = engine.follow(created.id);
   const headers: Record<string, string> = { location, 'x-request-id': created.id };
   if (params.replayed) headers['idempotent-replayed'] = 'true';
   const stream = openSse(reply, {
@@ -120,7 +113,7 @@ export function streamSubmission(params: StreamSubmissionParams): FastifyReply {
     event: 'request',
     data: JSON.stringify({ request_id: created.id, status: created.status, location, events: `${location}/events` }),
   });
-  feedRequestEvents({ engine, stream, subscription, request: created, afterSeq: 0, include: chatIncludes });
+  feedRequestEvents({ stream, follow, request: created, afterSeq: 0, include: chatIncludes });
   return reply;
 }
 

@@ -30,7 +30,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
-import { ERROR_CATALOG, ErrandError, isErrorType, isTerminal, type Request, type RequestEvent } from '../../model/index.js';
+import { ERROR_CATALOG, ErrandError, isErrorType, isTerminal, type Request } from '../../model/index.js';
+import type { RequestSummary } from '../../store/index.js';
 import { callerOf } from '../caller.js';
 import { toErrandError } from '../errors.js';
 import { fingerprintOf, idempotencyKeyOf } from '../idempotency.js';
@@ -45,10 +46,6 @@ export interface OpenAiRouteDeps {
 
 /** Most messages one completion request may carry. */
 export const OPENAI_MESSAGES_MAX = 1000;
-/** Events read per page when a stream replays the event log. */
-const REPLAY_PAGE = 500;
-/** Bound on replay pages (500 × 2000 = one million events). */
-const REPLAY_PAGES_MAX = 2000;
 
 const contentPart = z.looseObject({ type: z.string({ error: 'must be a string' }), text: z.string().optional() });
 const message = z.looseObject({
@@ -132,7 +129,7 @@ function openAiError(error: ErrandError, extra: Record<string, unknown> = {}): {
 }
 
 /** The error a request that ended without completing answers with: status and OpenAI envelope. */
-function requestFailure(request: Request): { status: number; body: { error: Record<string, unknown> } } {
+function requestFailure(request: RequestSummary): { status: number; body: { error: Record<string, unknown> } } {
   const type = request.error?.type ?? (request.status === 'cancelled' ? 'cancelled' : 'handler_error');
   // Catalog types keep their status; a cancelled request is a conflict; an operation's own error type is a bad gateway.
   const status = isErrorType(type) ? ERROR_CATALOG[type].status : request.status === 'cancelled' ? 409 : 502;
@@ -275,8 +272,10 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
     });
   }
 
-  async function streamCompletion(request: FastifyRequest, reply: FastifyReply, a: Answer): Promise<void> {
+  function streamCompletion(request: FastifyRequest, reply: FastifyReply, a: Answer): void {
     const id = a.created.id;
+    // Follow before anything is read; the request is already committed.
+    const follow = engine.follow(id);
     const includeUsage = a.body.stream_options?.include_usage === true;
     const headers: Record<string, string> = { 'x-request-id': id };
     if (a.replayed) headers['idempotent-replayed'] = 'true';
@@ -303,17 +302,14 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
       });
     let content = '';
     let emitted = false;
-    let lastSeq = 0;
     let finishing = false;
-    let replaying = true;
     let latestStatus: string = a.created.status;
-    const queued: { request: Request | null; event: RequestEvent }[] = [];
 
     const fail = (body: { error: Record<string, unknown> }) => {
       sse.send({ data: JSON.stringify(body) });
       sse.close();
     };
-    const finish = (final: Request) => {
+    const finish = (final: RequestSummary) => {
       if (final.status !== 'completed') return fail(requestFailure(final).body);
       if (!emitted) {
         content = completionText(final.result);
@@ -332,58 +328,45 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
       sse.send({ data: '[DONE]' });
       sse.close();
     };
-    const handle = (live: Request | null, event: RequestEvent) => {
-      if (event.seq <= lastSeq || finishing || sse.closed) return;
-      lastSeq = event.seq;
-      if (event.type === 'output') {
-        const text = chunkText(event.data);
-        if (text === '') return;
-        emitted = true;
-        content += text;
-        chunk({ content: text }, null);
-        return;
-      }
-      const status = (event.data as { status?: unknown } | null)?.status;
-      if (event.type !== 'status' || typeof status !== 'string') return;
-      latestStatus = status;
-      if (!isTerminal(status as Request['status'])) return;
-      finishing = true;
-      if (live && isTerminal(live.status)) return finish(live);
-      engine.store.requestGetById({ id }).then(
-        (final) => (final ? finish(final) : fail(openAiError(new ErrandError('request_not_found'), { request_id: id }))),
-        (err: unknown) => {
-          request.log.warn({ err, request_id: id }, 'stream could not read the finished request');
-          fail(openAiError(new ErrandError('store_unavailable'), { request_id: id }));
-        },
-      );
-    };
 
-    const unsubscribe = engine.events.onRequest(id, ({ request: live, event }) => {
-      if (replaying) queued.push({ request: live, event });
-      else handle(live, event);
-    });
     const timer = engine.clock.setTimeout(() => {
       if (!finishing) fail(stillRunning(id, latestStatus));
     }, a.waitMs);
     sse.onClose(() => {
       // A client that hangs up leaves the request running; it can be polled by id.
-      unsubscribe();
+      follow.close();
       engine.clock.clearTimeout(timer);
       streams.delete(sse);
     });
 
     chunk({ role: 'assistant', content: '' }, null);
-    try {
-      for (let page = 0; page < REPLAY_PAGES_MAX && !sse.closed; page++) {
-        const events = await engine.store.eventListAfter({ id, afterSeq: lastSeq, limit: REPLAY_PAGE });
-        for (const event of events) handle(null, event);
-        if (events.length < REPLAY_PAGE) break;
-      }
-    } catch (err) {
-      request.log.warn({ err, request_id: id }, 'stream could not replay the event log');
-      fail(openAiError(new ErrandError('store_unavailable'), { request_id: id }));
-    }
-    replaying = false;
-    for (const { request: live, event } of queued.splice(0)) handle(live, event);
+    // The log from its start, then live entries: each seq once, in order (engine/follow.ts).
+    follow.start({
+      afterSeq: 0,
+      onEntry: ({ event, request: final }) => {
+        if (finishing || sse.closed) return false;
+        if (event.type === 'output') {
+          const text = chunkText(event.data);
+          if (text === '') return;
+          emitted = true;
+          content += text;
+          chunk({ content: text }, null);
+          return;
+        }
+        const status = (event.data as { status?: unknown } | null)?.status;
+        if (event.type !== 'status' || typeof status !== 'string') return;
+        latestStatus = status;
+        if (!isTerminal(status as Request['status'])) return;
+        finishing = true;
+        // The terminal entry comes with its request (as committed, or read for it); null when purged meanwhile.
+        if (final && isTerminal(final.status)) finish(final);
+        else fail(openAiError(new ErrandError('request_not_found'), { request_id: id }));
+      },
+      onEnd: (end, err) => {
+        if (end === 'terminal' || sse.closed) return;
+        request.log.warn({ err, request_id: id, end }, 'stream could not replay the event log');
+        fail(openAiError(new ErrandError('store_unavailable'), { request_id: id }));
+      },
+    });
   }
 }

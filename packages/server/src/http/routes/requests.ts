@@ -21,7 +21,6 @@ import type { Caller } from '../auth.js';
 import { callerOf } from '../caller.js';
 import { etagOf, matchesIfNoneMatch, parseIfNoneMatch, type IfNoneMatch } from '../etag.js';
 import { limitsOf } from '../limits/index.js';
-import { longPoll } from '../longPoll.js';
 import { LIST_RESULT_MAX_BYTES, presentRequest, retryAfterSeconds } from '../present.js';
 import { parseWith } from '../validate.js';
 
@@ -84,7 +83,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
   async function load(request: FastifyRequest): Promise<RequestSummary> {
     const { id } = request.params as { id: string };
     const caller = callerOf(request);
-    const found = isRequestId(id) ? await engine.store.requestGetSummary({ id, tenant: caller.tenant }) : null;
+    const found = isRequestId(id) ? await engine.getRequestSummary({ id, tenant: caller.tenant }) : null;
     return found ?? missing(id, caller);
   }
 
@@ -102,7 +101,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       const waitMs = parseWait((request.query as Record<string, unknown> | undefined)?.wait, longPollMaxMs);
       const condition = parseIfNoneMatch(request.headers['if-none-match']);
       const read = async (): Promise<StatusView | null> => {
-        const found = await engine.store.requestGetSummary({ id, tenant: caller.tenant });
+        const found = await engine.getRequestSummary({ id, tenant: caller.tenant });
         return found && view(found);
       };
       let current: StatusView | null;
@@ -191,7 +190,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       const query = parseWith(listQuery, request.query, 'query');
       const limit = query.limit ?? LIST_LIMIT_DEFAULT;
       const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const rows = await engine.store.requestList({
+      const rows = await engine.listRequests({
         tenant: caller.tenant,
         statuses: query.status,
         operation: query.operation,
@@ -228,25 +227,26 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
     const hangUp = () => poll.abort();
     polls.add(poll);
     request.raw.once('close', hangUp);
-    return longPoll({
-      clock: engine.clock,
-      events: engine.events,
-      id,
-      waitMs,
-      read,
-      signal: poll.signal,
-      ready: (current) => {
-        if (!current || isTerminal(current.request.status)) return true;
-        if (baseline === null) {
-          baseline = { any: false, tags: new Set([current.etag]) };
-          return false;
-        }
-        return !matchesIfNoneMatch(baseline, current.etag);
-      },
-    }).finally(() => {
-      polls.delete(poll);
-      request.raw.off('close', hangUp);
-    });
+    // The wait follows the request before its first read (no lost wake-up); every entry triggers a read.
+    return engine
+      .waitFor({
+        id,
+        waitMs,
+        read,
+        signal: poll.signal,
+        ready: (current) => {
+          if (!current || isTerminal(current.request.status)) return true;
+          if (baseline === null) {
+            baseline = { any: false, tags: new Set([current.etag]) };
+            return false;
+          }
+          return !matchesIfNoneMatch(baseline, current.etag);
+        },
+      })
+      .finally(() => {
+        polls.delete(poll);
+        request.raw.off('close', hangUp);
+      });
   }
 }
 
@@ -256,7 +256,7 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
  */
 export async function missingRequest(engine: Engine, id: string, caller: Caller): Promise<never> {
   if (isRequestId(id)) {
-    const tombstone = await engine.store.tombstoneGet({ id, tenant: caller.tenant });
+    const tombstone = await engine.getTombstone({ id, tenant: caller.tenant });
     if (tombstone && tombstone.expires_at > engine.clock.now()) {
       const completedAt = new Date(tombstone.completed_at).toISOString();
       const purgedAt = new Date(tombstone.purged_at).toISOString();
