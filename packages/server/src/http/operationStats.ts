@@ -16,7 +16,7 @@
  * not finished) at each bucket's end — an approximation that ignores requests
  * created before the window and retries' waits.
  */
-import type { DurationPercentiles, OperationRequestStats, Store } from '../store/index.js';
+import type { DurationPercentiles, OperationRequestStats, RequestStats, RequestStatsParams } from '../store/index.js';
 
 /** Most requests aggregated for one answer (the window, and again the open ones). */
 export const STATS_SCAN_MAX = 5000;
@@ -24,7 +24,8 @@ export const STATS_SCAN_MAX = 5000;
 export const STATS_BUCKETS = 30;
 
 export interface StatsParams {
-  store: Store;
+  /** Where the aggregates come from (the engine). */
+  engine: { requestStats(params: RequestStatsParams): Promise<RequestStats> };
   /** `null` for an admin (every tenant). */
   tenant: string | null;
   /** Declared operations: listed even without traffic. */
@@ -61,10 +62,10 @@ export interface StatsView {
 }
 
 export async function computeStats(params: StatsParams): Promise<StatsView> {
-  const { store, tenant, now, windowMs } = params;
+  const { engine, tenant, now, windowMs } = params;
   const from = now - windowMs;
   const bucketMs = windowMs / STATS_BUCKETS;
-  const stats = await store.requestStatsByOperation({ tenant, from, to: now, buckets: STATS_BUCKETS, scanMax: STATS_SCAN_MAX });
+  const stats = await engine.requestStats({ tenant, from, to: now, buckets: STATS_BUCKETS, scanMax: STATS_SCAN_MAX });
   const found = new Map(stats.operations.map((o) => [o.operation, o]));
   const names = [...new Set([...params.operations, ...found.keys()])].sort();
 

@@ -49,7 +49,7 @@ export function registerLimits(app: FastifyInstance, deps: { config: ErrandConfi
 
   const streams = new CallerSlots(limits.streams_per_caller, 'too_many_streams');
   const waits = new CallerSlots(limits.waits_per_caller, 'too_many_waits');
-  const submissions = new SubmissionLimiter(limits.submissions, engine.store, engine.clock);
+  const submissions = new SubmissionLimiter(limits.submissions, engine, engine.clock);
   const failedAuth = new FailedAuthThrottle({ max: limits.failed_auth.max, windowMs: limits.failed_auth.window, clock: engine.clock });
 
   /** Who the per-caller limits count: the tenant a key files under; undefined with auth off (not limited). */

@@ -14,7 +14,7 @@ import type { FastifyReply } from 'fastify';
 import type { LimitsConfig } from '../../config/index.js';
 import type { Clock } from '../../engine/index.js';
 import { ErrandError } from '../../model/index.js';
-import type { RateLimitTake, Store } from '../../store/index.js';
+import type { RateLimitTake, RateLimitTakeParams } from '../../store/index.js';
 
 export interface SubmissionTake {
   tenant: string;
@@ -33,7 +33,8 @@ interface Bucket {
 export class SubmissionLimiter {
   constructor(
     private readonly config: LimitsConfig['submissions'],
-    private readonly store: Store,
+    /** The shared buckets (the engine, or a store). */
+    private readonly buckets: { rateLimitTake(params: RateLimitTakeParams): Promise<RateLimitTake> },
     private readonly clock: Clock,
   ) {}
 
@@ -41,7 +42,7 @@ export class SubmissionLimiter {
   async admit(reply: FastifyReply, take: SubmissionTake): Promise<void> {
     let tightest: { bucket: Bucket; result: RateLimitTake } | undefined;
     for (const bucket of this.bucketsOf(take)) {
-      const result = await this.store.rateLimitTake({
+      const result = await this.buckets.rateLimitTake({
         key: bucket.key,
         ratePerSec: bucket.ratePerSec,
         burst: bucket.burst,

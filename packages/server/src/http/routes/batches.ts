@@ -72,9 +72,7 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
   app.get('/v1/batches/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     const caller = callerOf(request);
-    const found = isBatchId(id)
-      ? await engine.store.batchGetById({ id, tenant: caller.tenant, resultMaxBytes: LIST_RESULT_MAX_BYTES })
-      : null;
+    const found = isBatchId(id) ? await engine.getBatch({ id, tenant: caller.tenant, resultMaxBytes: LIST_RESULT_MAX_BYTES }) : null;
     if (!found) throw new ErrandError('batch_not_found', `No batch with id "${id.slice(0, 80)}".`);
     const body = presentBatch(found.batch, found.items);
     if (body.status !== 'completed') void reply.header('retry-after', '2');

@@ -13,7 +13,7 @@ export function healthRoutes(app: FastifyInstance, deps: { engine: Engine }): vo
     if (!engine.accepting) throw new ErrandError('shutting_down');
     let counts;
     try {
-      counts = await engine.store.requestCounts();
+      counts = await engine.countRequests();
     } catch (cause) {
       throw new ErrandError('store_unavailable', undefined, { cause, retryAfterSeconds: 1 });
     }

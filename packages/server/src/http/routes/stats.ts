@@ -34,7 +34,7 @@ export function statsRoutes(app: FastifyInstance, deps: { engine: Engine }): voi
     const query = parseWith(statsQuery, request.query ?? {}, 'query');
     const minutes = query.window_minutes ?? STATS_WINDOW_MINUTES_DEFAULT;
     const stats = await computeStats({
-      store: engine.store,
+      engine,
       tenant: caller.tenant,
       operations: [...engine.operations.keys()],
       now: engine.clock.now(),

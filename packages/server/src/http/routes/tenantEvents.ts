@@ -160,7 +160,7 @@ class TenantEventHub {
   private async lookUp(id: string): Promise<void> {
     let found: RequestSummary | null = null;
     try {
-      found = await this.engine.store.requestGetSummary({ id });
+      found = await this.engine.getRequestSummary({ id });
     } catch {
       // The chunks of a request we cannot read are dropped from this feed; its own stream still has them.
     }
