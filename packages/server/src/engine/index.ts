@@ -7,5 +7,5 @@ export { Estimator, formatEstimate } from './estimator.js';
 export type { Estimate } from './estimator.js';
 export type { EngineEventMap, EngineEventName } from './events.js';
 export { retryDelayMs } from './retry.js';
-export { EVENT_PAGE_SIZE, Follow, isTerminalEntry, LIVE_BUFFER_MAX, waitFor } from './follow.js';
-export type { FollowDeps, FollowEnd, FollowEntry, FollowStart, WaitForParams } from './follow.js';
+export { EVENT_PAGE_SIZE, Follow, LIVE_BUFFER_MAX, waitFor } from './follow.js';
+export type { FollowEnd, FollowEntry } from './follow.js';
