@@ -1,6 +1,7 @@
 /**
- * The PostgreSQL side of the webhook outbox, with the semantics of SQLite's
- * (src/store/sqlite/deliveries.ts). Several nodes share it: claims lock rows
+ * The PostgreSQL side of the webhook outbox: the statements that write the
+ * outbox rows ../rules.ts decides, and those behind the store's `delivery*`
+ * methods (the semantics of the SQLite store's). Several nodes share it: claims lock rows
  * with `FOR UPDATE SKIP LOCKED`, so a delivery is sent by one node at a time,
  * and a dead node's deliveries come back when their lease expires. The
  * `deliveries_notify` trigger NOTIFYs `errand_deliveries` when one becomes
