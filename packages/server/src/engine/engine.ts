@@ -26,7 +26,6 @@ import { Estimator, type Estimate } from './estimator.js';
 import { EngineEvents } from './events.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
-import { retryDelayMs } from './retry.js';
 import { publishTransition } from './runner.js';
 import { GuardedFetcher, systemResolver, TargetPolicy, withHosts, type Resolver } from '../net/index.js';
 import { SecretBook, WebhookDeliverer } from '../webhooks/index.js';
@@ -160,7 +159,7 @@ export class Engine {
       log,
       owner: this.nodeId,
       intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
-      retryDelayMs: (attempt, operation) => retryDelayMs(this.operations.get(operation)?.retry ?? defaultPolicy, attempt, random),
+      retry: { byOperation: this.operations, fallback: defaultPolicy, random },
       onRescued: () => this.dispatcher.wake(),
     });
     this.estimator = new Estimator({

@@ -62,4 +62,7 @@ export type {
   Store,
   StoreCapabilities,
   Transition,
+  TransitionKind,
 } from './store.js';
+export { failureOutcome, retryDelayMs } from './rules.js';
+export type { FailureOutcome, RetryPolicies } from './rules.js';
