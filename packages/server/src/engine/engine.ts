@@ -184,7 +184,7 @@ export class Engine {
       log,
       owner: this.nodeId,
       retries: config.async.webhook_retries,
-      timeoutMs: Math.round(config.async.webhook_timeout * 1000),
+      timeoutMs: config.async.webhook_timeout,
       backoffMs: config.webhooks.backoff,
       concurrency: config.webhooks.concurrency,
       maxResponseBytes: config.webhooks.max_response_bytes,
