@@ -41,13 +41,17 @@ import type {
   RedeliverOutcome,
 } from './deliveryParams.js';
 import type { RetryPolicies } from './rules.js';
+import type { Listen } from './notifications.js';
 
-/** What a backend can do; the engine branches on these, never on a backend's name. */
+/**
+ * What a backend can do; the engine branches on these (and on the optional
+ * `Store.listen` / `Store.dbNow`), never on a backend's name.
+ */
 export interface StoreCapabilities {
+  /** The backend's name, for labels and messages only (`sqlite`, `postgres`): nothing branches on it. */
+  readonly kind: string;
   /** Exactly one process uses the database (SQLite): leases held by any other owner at start-up are dead. */
   readonly exclusiveAccess: boolean;
-  /** The backend can push wake-ups and events to other nodes (PostgreSQL LISTEN/NOTIFY). */
-  readonly supportsNotify: boolean;
   /** Smallest time step the backend stores, in ms. */
   readonly timePrecisionMs: number;
 }
@@ -384,6 +388,10 @@ export interface RequestStats {
 /** The persistence boundary. See the file header for the rules. */
 export interface Store {
   readonly capabilities: StoreCapabilities;
+  /** Backends shared by several nodes (PostgreSQL): notifications of other nodes' commits (notifications.ts). */
+  readonly listen?: Listen;
+  /** Backends shared by several nodes (PostgreSQL): the database's clock (epoch ms), one time source for every node's leases. */
+  readonly dbNow?: () => Promise<number>;
 
   /** Inserts a batch and all its items (pending requests) in one transaction. */
   batchInsert(params: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }>;

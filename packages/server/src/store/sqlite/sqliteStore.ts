@@ -103,7 +103,7 @@ const UNAVAILABLE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR
 type Statements = { -readonly [K in keyof typeof sql]: Database.Statement };
 
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
+  readonly capabilities: StoreCapabilities = { kind: 'sqlite', exclusiveAccess: true, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
   private readonly commits: GroupCommit;
