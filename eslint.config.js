@@ -23,6 +23,9 @@ export default tseslint.config(
         },
       ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      // `import { type A }` stays a runtime `import {} from` under verbatimModuleSyntax; write `import type { A }`
+      // so the import-cycle check (.dependency-cruiser.mjs) may leave type-only imports out.
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
     },

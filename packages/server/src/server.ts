@@ -12,7 +12,7 @@ import type { Resolver } from './net/index.js';
 import { buildApp, isLoopbackHost, openSseStreamCount } from './http/index.js';
 import { createMetrics, startMetricsListener, type Metrics, type MetricsListener } from './metrics/index.js';
 import { loadOperations } from './operations/index.js';
-import { hasDatabaseClock, openStore, type Store } from './store/index.js';
+import { openStore, type Store } from './store/index.js';
 
 export interface CreateServerOptions {
   config: ErrandConfig;
@@ -35,7 +35,7 @@ export interface ErrandServer {
   readonly engine: Engine;
   readonly store: Store;
   readonly log: Logger;
-  /** The link to the other nodes (PostgreSQL only: LISTEN/NOTIFY); undefined on SQLite. */
+  /** The link to the other nodes, on a store that notifies (PostgreSQL: LISTEN/NOTIFY); undefined on SQLite. */
   readonly cluster: Cluster | undefined;
   /** Where the separate metrics listener (`observability.metrics.port`) listens, once `listen()` started it. */
   readonly metricsUrl: string | undefined;
@@ -71,15 +71,15 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
   let metrics: Metrics | undefined;
   try {
     await engine.start();
-    if (store.capabilities.supportsNotify && isPostgresUrl(config.store.url))
-      cluster = await startCluster({ engine, url: config.store.url, log });
+    const listen = store.listen;
+    if (listen) cluster = await startCluster({ engine, source: { listen }, log });
     if (config.observability.metrics.enabled) {
       metrics = createMetrics({
         config,
         engine,
         sseSubscribers: openSseStreamCount,
         version: VERSION,
-        storeKind: storeKind(config.store.url),
+        storeKind: store.capabilities.kind,
       });
     }
     app = await buildApp({ config, engine, log, metrics });
@@ -144,31 +144,23 @@ function refuseOpenNonLoopback(config: ErrandConfig): void {
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-function storeKind(url: string): string {
-  return url.slice(0, Math.max(0, url.indexOf(':'))).replace(/^postgresql$/, 'postgres') || 'unknown';
-}
-
-function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//.test(url);
-}
-
-/** Opens `store.url`; a PostgreSQL database that cannot be reached yet is retried for `store.startup_timeout`. */
+/** Opens `store.url`; a database server that cannot be reached yet is retried for `store.startup_timeout`. */
 function openConfiguredStore(config: ErrandConfig, nodeId: string, log: Logger, clock: Clock): Promise<Store> {
-  // `nodeId`, pool and timeout matter to PostgreSQL only; SQLite ignores them.
-  const storeOptions = {
+  // `nodeId`, pool, timeout and retry matter to database servers (PostgreSQL) only; SQLite ignores them.
+  return openStore({
     url: config.store.url,
     synchronous: config.store.synchronous,
     nodeId,
     poolSize: config.store.pool_size,
     connectTimeoutMs: config.store.connect_timeout,
-  };
-  if (!isPostgresUrl(config.store.url)) return openStore(storeOptions);
-  return retryStartup({
-    attempt: () => openStore(storeOptions),
-    timeoutMs: config.store.startup_timeout,
-    clock,
-    log,
-    what: `the database at ${maskUrl(config.store.url)}`,
+    retryUnreachable: (attempt) =>
+      retryStartup({
+        attempt,
+        timeoutMs: config.store.startup_timeout,
+        clock,
+        log,
+        what: `the database at ${maskUrl(config.store.url)}`,
+      }),
   });
 }
 
@@ -177,10 +169,11 @@ function openConfiguredStore(config: ErrandConfig, nodeId: string, log: Logger, 
  * node whose clock runs ahead cannot expire another node's live leases.
  */
 async function startDatabaseClock(store: Store, log: Logger): Promise<DatabaseClock | undefined> {
-  if (store.capabilities.exclusiveAccess || !hasDatabaseClock(store)) return undefined;
+  const dbNow = store.dbNow;
+  if (store.capabilities.exclusiveAccess || !dbNow) return undefined;
   try {
     const clock = await DatabaseClock.start({
-      readDbNow: () => store.dbNow(),
+      readDbNow: dbNow,
       onError: (err) => log.warn({ err }, 'could not refresh the database clock offset; keeping the last one'),
     });
     log.info({ offset_ms: Math.round(clock.offsetMs) }, 'following the database clock');

@@ -1,7 +1,3 @@
-export { NotifyListener } from './listener.js';
-export type { NotifyListenerOptions } from './listener.js';
-export { DELIVERIES_CHANNEL, EVENTS_CHANNEL, parseEventNotification } from './notification.js';
-export type { EventNotification } from './notification.js';
 export { ClusterRelay } from './relay.js';
 export type { ClusterRelayOptions } from './relay.js';
 export { startCluster } from './cluster.js';

@@ -2,10 +2,13 @@
  * The cluster relay: turns other nodes' notifications into this node's engine
  * actions, so that any node accepts, runs, streams and cancels any request.
  *
+ * It receives typed notifications from the store (`Store.listen`: no SQL and no
+ * payload format here; another schema's are already dropped there).
+ *
  * - A `pending` status wakes the dispatcher (new or retried work is claimed in
  *   milliseconds, not at the next poll).
  * - A `cancelled` status aborts the handler if it runs here.
- * - `errand_deliveries` wakes the webhook deliverer.
+ * - A due delivery wakes the webhook deliverer.
  * - For requests something on this node subscribes to (SSE, long-poll, sync
  *   wait), the entries are read from the event log (one read per burst, in seq
  *   order) and forwarded as the engine events the local engine would emit.
@@ -23,21 +26,13 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/index.js';
 import type { Request, RequestEvent } from '../model/index.js';
-import {
-  DELIVERIES_CHANNEL,
-  EVENTS_CHANNEL,
-  parseDeliveryNotification,
-  parseEventNotification,
-  type EventNotification,
-} from './notification.js';
+import type { EventNotification, StoreNotification } from '../store/index.js';
 
 export interface ClusterRelayOptions {
   engine: Engine;
   log: Logger;
   /** Resync period while the notification connection is down. */
   fallbackMs?: number | undefined;
-  /** This cluster's schema (notifications name theirs); unset accepts every notification. */
-  schema?: string | null | undefined;
 }
 
 /** Entries read per page when catching up one request. */
@@ -73,15 +68,12 @@ export class ClusterRelay {
   private readonly offLocal: () => void;
   private stopped = false;
   /** Notifications handled (for tests and metrics). */
-  private counters = { received: 0, own: 0, foreign: 0, forwarded: 0, invalid: 0, resyncs: 0 };
-  /** This cluster's schema: notifications from other schemas are ignored (null: accept all). */
-  private readonly schema: string | null;
+  private counters = { received: 0, own: 0, forwarded: 0, resyncs: 0 };
 
   constructor(options: ClusterRelayOptions) {
     this.engine = options.engine;
     this.log = options.log.child({ component: 'cluster-relay' });
     this.fallbackMs = options.fallbackMs ?? 1000;
-    this.schema = options.schema ?? null;
     // Local events of a tracked request: remembered so a catch-up read does not publish them twice.
     this.offLocal = this.engine.events.on('request:changed', ({ event }) => {
       const t = this.tracked.get(event.request_id);
@@ -93,41 +85,21 @@ export class ClusterRelay {
     return { ...this.counters };
   }
 
-  /** Feed for `NotifyListener.onNotification`. */
-  handle(channel: string, payload: string): void {
+  /** Feed for `ListenOptions.onNotification`. */
+  handle(note: StoreNotification): void {
     if (this.stopped) return;
     this.counters.received += 1;
-    if (channel === DELIVERIES_CHANNEL) {
-      const note = parseDeliveryNotification(payload);
-      if (this.foreign(note.schema)) return;
-      // This node's own deliveries already woke its deliverer (or armed its timer).
-      if (note.node === this.engine.nodeId) this.counters.own += 1;
-      else this.engine.wakeWebhooks();
-      return;
-    }
-    if (channel !== EVENTS_CHANNEL) return;
-    const note = parseEventNotification(payload);
-    if (!note) {
-      this.counters.invalid += 1;
-      this.log.warn({ channel, payload: payload.slice(0, 200) }, 'ignored a notification that is not an event');
-      return;
-    }
-    if (this.foreign(note.schema)) return;
+    // This node's own commits: its engine already published the events, and its
+    // own deliveries already woke its deliverer (or armed its timer).
     if (note.node === this.engine.nodeId) {
       this.counters.own += 1;
       return;
     }
-    this.act(note);
+    if (note.kind === 'delivery') this.engine.wakeWebhooks();
+    else this.act(note);
   }
 
-  /** Another cluster's notification (same database, another schema): not ours. */
-  private foreign(schema: string | null): boolean {
-    if (schema === null || this.schema === null || schema === this.schema) return false;
-    this.counters.foreign += 1;
-    return true;
-  }
-
-  /** Feed for `NotifyListener.onConnected`: after a reconnect, what was missed is read from the log. */
+  /** Feed for `ListenOptions.onConnected` / `onDisconnected`: after a reconnect, what was missed is read from the log. */
   connectedChanged(up: boolean, reconnected = false): void {
     this.connected = up;
     if (up) {
@@ -189,7 +161,7 @@ export class ClusterRelay {
   private relayToAll(note: EventNotification): void {
     const id = note.requestId;
     const read = async () => {
-      const [event] = await this.engine.store.eventListAfter({ id, afterSeq: note.seq - 1, limit: 1 });
+      const [event] = await this.engine.listEvents({ id, afterSeq: note.seq - 1, limit: 1 });
       if (event?.seq !== note.seq) return;
       const request = await readWithoutInput(this.engine, id);
       if (request === null) return;

@@ -29,6 +29,16 @@ function positiveDuration() {
     .refine((ms) => ms <= DURATION_MAX_MS, { message: 'must be at most 24 days ("24d")' });
 }
 
+/**
+ * A number of seconds in config (the file format of `async.threshold_seconds`
+ * and `async.webhook_timeout`: a plain number, no unit strings), parsed to
+ * milliseconds like every other duration. `prefault` (not `default`) so a
+ * default goes through the conversion too.
+ */
+function secondsAsMs(seconds: z.ZodNumber) {
+  return seconds.transform((value) => Math.round(value * 1000));
+}
+
 function size() {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
     const bytes = parseSizeBytes(value);
@@ -341,13 +351,15 @@ export const configSchema = z
     async: z
       .strictObject({
         mode: z.enum(['auto', 'sync', 'async']).default('auto'),
-        threshold_seconds: z.number().min(0).default(30),
+        /** Written in seconds; parsed to milliseconds (the key keeps its file name). */
+        threshold_seconds: secondsAsMs(z.number().min(0)).prefault(30),
         webhook_url: z
           .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
           .nullable()
           .default(null),
         webhook_retries: z.number().int().min(0).max(50).default(3),
-        webhook_timeout: z.number().positive().max(300).default(10),
+        /** Longest one webhook attempt may take. Written in seconds; parsed to milliseconds. */
+        webhook_timeout: secondsAsMs(z.number().positive().max(300)).prefault(10),
       })
       .prefault({}),
     workflow: workflowSchema.prefault({}),
@@ -499,7 +511,7 @@ export const configSchema = z
         });
       }
     }
-    if (config.webhooks.lease <= config.async.webhook_timeout * 1000) {
+    if (config.webhooks.lease <= config.async.webhook_timeout) {
       ctx.addIssue({
         code: 'custom',
         path: ['webhooks', 'lease'],

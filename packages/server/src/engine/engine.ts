@@ -45,7 +45,6 @@ import { EngineEvents } from './events.js';
 import { Follow, waitFor, type WaitForParams } from './follow.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
-import { retryDelayMs } from './retry.js';
 import { publishTransition } from './runner.js';
 import { GuardedFetcher, systemResolver, TargetPolicy, withHosts, type Resolver } from '../net/index.js';
 import { SecretBook, WebhookDeliverer } from '../webhooks/index.js';
@@ -179,7 +178,7 @@ export class Engine {
       log,
       owner: this.nodeId,
       intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
-      retryDelayMs: (attempt, operation) => retryDelayMs(this.operations.get(operation)?.retry ?? defaultPolicy, attempt, random),
+      retry: { byOperation: this.operations, fallback: defaultPolicy, random },
       onRescued: () => this.dispatcher.wake(),
     });
     this.estimator = new Estimator({
@@ -204,7 +203,7 @@ export class Engine {
       log,
       owner: this.nodeId,
       retries: config.async.webhook_retries,
-      timeoutMs: Math.round(config.async.webhook_timeout * 1000),
+      timeoutMs: config.async.webhook_timeout,
       backoffMs: config.webhooks.backoff,
       concurrency: config.webhooks.concurrency,
       maxResponseBytes: config.webhooks.max_response_bytes,

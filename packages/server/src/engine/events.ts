@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Request, RequestEvent } from '../model/index.js';
+import type { TransitionKind } from '../store/index.js';
 
 export interface EngineEventMap {
   /** A request was accepted (committed). */
@@ -101,19 +102,18 @@ export class EngineEvents {
   }
 }
 
-/** The event name for a status transition, from the request and its event-log entry. */
-export function eventNameForStatus(request: Request, event: RequestEvent): EngineEventName {
-  switch (request.status) {
-    case 'pending':
-      if (event.seq === 1) return 'request:created';
-      return (event.data as { released?: boolean } | null)?.released ? 'request:released' : 'request:retrying';
-    case 'processing':
-      return 'request:claimed';
-    case 'completed':
-      return 'request:completed';
-    case 'failed':
-      return 'request:failed';
-    case 'cancelled':
-      return 'request:cancelled';
-  }
+const EVENT_FOR_KIND: Readonly<Record<TransitionKind, EngineEventName>> = {
+  created: 'request:created',
+  claimed: 'request:claimed',
+  progress: 'request:progress',
+  retried: 'request:retrying',
+  released: 'request:released',
+  completed: 'request:completed',
+  failed: 'request:failed',
+  cancelled: 'request:cancelled',
+};
+
+/** The event name for a committed transition: what the store says happened. */
+export function eventNameForTransition(kind: TransitionKind): EngineEventName {
+  return EVENT_FOR_KIND[kind];
 }

@@ -7,9 +7,9 @@
  * held it is gone.
  */
 import type { Logger } from 'pino';
-import type { Store } from '../store/index.js';
+import type { RetryPolicies, Store } from '../store/index.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { EngineEvents } from './events.js';
+import { eventNameForTransition, type EngineEvents } from './events.js';
 
 export interface LeaseRescuerOptions {
   store: Store;
@@ -18,7 +18,8 @@ export interface LeaseRescuerOptions {
   log: Logger;
   owner: string;
   intervalMs: number;
-  retryDelayMs: (attempt: number, operation: string) => number;
+  /** When a rescued request runs again (the store applies them: store/rules.ts). */
+  retry: RetryPolicies;
   /** Called after a sweep rescued something (to wake the dispatcher). */
   onRescued: () => void;
 }
@@ -54,7 +55,7 @@ export class LeaseRescuer {
     const { store, clock, events } = this.options;
     let total = 0;
     for (let round = 0; round < 100; round++) {
-      const rescued = await store.leaseRescueExpired({ now: clock.now(), limit: 200, allExcept, retryDelayMs: this.options.retryDelayMs });
+      const rescued = await store.leaseRescueExpired({ now: clock.now(), limit: 200, allExcept, retry: this.options.retry });
       for (const transition of rescued) {
         this.log.warn(
           {
@@ -66,7 +67,7 @@ export class LeaseRescuer {
           'rescued a request whose lease expired',
         );
         events.emit('lease:expired', transition);
-        events.emit(transition.request.status === 'failed' ? 'request:failed' : 'request:retrying', transition);
+        events.emit(eventNameForTransition(transition.kind), transition);
       }
       total += rescued.length;
       if (rescued.length < 200) break;

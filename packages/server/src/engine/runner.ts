@@ -14,10 +14,9 @@ import { formatSeconds } from '../config/index.js';
 import { classifyFailure, type Progress, type Request, type RequestError } from '../model/index.js';
 import type { Operation, OperationContext } from '../operations/index.js';
 import type { GuardedFetcher } from '../net/index.js';
-import type { Store, Transition } from '../store/index.js';
+import { failureOutcome, type Store, type Transition } from '../store/index.js';
 import type { Clock } from './clock.js';
-import { eventNameForStatus, type EngineEvents } from './events.js';
-import { retryDelayMs } from './retry.js';
+import { eventNameForTransition, type EngineEvents } from './events.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -46,7 +45,7 @@ export interface RunningAttempt {
 
 /** Publishes a committed transition on the engine's events. */
 export function publishTransition(events: EngineEvents, transition: Transition | null): void {
-  if (transition) events.emit(eventNameForStatus(transition.request, transition.event), transition);
+  if (transition) events.emit(eventNameForTransition(transition.kind), transition);
 }
 
 class StopSignal {
@@ -178,12 +177,11 @@ export function runAttempt(deps: RunnerDeps, request: Request, operation: Operat
   async function recordFailure(thrown: unknown): Promise<void> {
     const { error, retryAfterMs } = classifyFailure(thrown);
     const now = clock.now();
-    const delay = retryAfterMs ?? retryDelayMs(operation.retry, request.attempt, deps.random);
-    const canRetry = error.retryable && request.attempt < request.max_attempts && now + delay < request.deadline;
-    if (canRetry) {
+    const outcome = failureOutcome({ request, error, retryAfterMs, now, policy: operation.retry, random: deps.random });
+    if (outcome.retry) {
       // The thrown value in full (stack, cause) goes to the log; the tenant sees only `error` (see classifyFailure).
-      log.warn({ err: thrown, error, retry_in_ms: delay }, 'attempt failed; will retry');
-      publishTransition(events, await store.requestRetry({ ...ref, now, error, runAt: now + delay }));
+      log.warn({ err: thrown, error, retry_in_ms: outcome.delayMs }, 'attempt failed; will retry');
+      publishTransition(events, await store.requestRetry({ ...ref, now, error, runAt: outcome.runAt }));
     } else {
       log.warn({ err: thrown, error }, 'request failed');
       publishTransition(events, await store.requestFail({ ...ref, now, error }));

@@ -248,7 +248,7 @@ function queueCounts(engine: Engine): () => Promise<Map<string, { pending: numbe
     if (inFlight) return inFlight;
     const read = (async () => {
       const result = new Map<string, { pending: number; processing: number }>();
-      for (const name of engine.operations.keys()) result.set(name, await engine.store.requestCounts({ operation: name }));
+      for (const name of engine.operations.keys()) result.set(name, await engine.countRequests({ operation: name }));
       return result;
     })();
     inFlight = read;

@@ -1,9 +1,28 @@
 export { openStore } from './open.js';
 export type { OpenStoreOptions } from './open.js';
-export { applicationName, hasDatabaseClock, PostgresStore } from './postgres/index.js';
+export {
+  applicationName,
+  DELIVERIES_CHANNEL,
+  EVENTS_CHANNEL,
+  NotifyListener,
+  PostgresStore,
+  postgresNotifications,
+} from './postgres/index.js';
+export type { NotifyListenerOptions } from './postgres/index.js';
 export type { MigrationReport, PostgresStoreOptions } from './postgres/index.js';
 export { SqliteStore } from './sqlite/index.js';
 export type { SqliteStoreOptions } from './sqlite/index.js';
+export type {
+  DeliveryNotification,
+  EventNotification,
+  Listen,
+  ListenOptions,
+  NotificationSource,
+  NotificationStats,
+  NotificationSubscription,
+  NotificationTimers,
+  StoreNotification,
+} from './notifications.js';
 export type {
   DeliveryAttemptOutcome,
   DeliveryClaimParams,
@@ -62,4 +81,7 @@ export type {
   Store,
   StoreCapabilities,
   Transition,
+  TransitionKind,
 } from './store.js';
+export { failureOutcome, retryDelayMs } from './rules.js';
+export type { FailureOutcome, RetryPolicies } from './rules.js';

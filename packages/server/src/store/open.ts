@@ -12,6 +12,11 @@ export interface OpenStoreOptions {
   poolSize?: number | undefined;
   /** PostgreSQL: how long to wait for a connection before answering `store_unavailable`, in ms. */
   connectTimeoutMs?: number | undefined;
+  /**
+   * How to keep trying a database server that cannot be reached yet (several nodes and the database started
+   * together): wraps each opening of a server-backed store. A local file (SQLite) is opened once.
+   */
+  retryUnreachable?: (<T>(attempt: () => Promise<T>) => Promise<T>) | undefined;
 }
 
 /** Opens and migrates the store a URL names. */
@@ -23,19 +28,22 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const store = new PostgresStore({
-      url,
-      nodeId: options.nodeId,
-      poolSize: options.poolSize,
-      connectTimeoutMs: options.connectTimeoutMs,
-    });
-    try {
-      await store.migrate();
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
-    return store;
+    const open = async (): Promise<Store> => {
+      const store = new PostgresStore({
+        url,
+        nodeId: options.nodeId,
+        poolSize: options.poolSize,
+        connectTimeoutMs: options.connectTimeoutMs,
+      });
+      try {
+        await store.migrate();
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+      return store;
+    };
+    return options.retryUnreachable ? options.retryUnreachable(open) : open();
   }
   throw new Error(`store.url: "${url}" is not a store URL; write sqlite:./data/errand.db or postgres://user@host:5432/db`);
 }

@@ -15,6 +15,9 @@
  * - Time comes from the caller's `now` (epoch ms from the engine's Clock).
  * - A transition into a terminal state of a request with a `webhook_url` also
  *   inserts its webhook delivery (the outbox), in the same transaction.
+ * - What a transition writes besides its row (event data, outbox rows, a rescued
+ *   lease's outcome) is decided by rules.ts, shared by every backend; each
+ *   returns the `Transition` with the `kind` of change it made.
  */
 import type {
   Batch,
@@ -37,13 +40,18 @@ import type {
   DeliveryRescueExpiredParams,
   RedeliverOutcome,
 } from './deliveryParams.js';
+import type { RetryPolicies } from './rules.js';
+import type { Listen } from './notifications.js';
 
-/** What a backend can do; the engine branches on these, never on a backend's name. */
+/**
+ * What a backend can do; the engine branches on these (and on the optional
+ * `Store.listen` / `Store.dbNow`), never on a backend's name.
+ */
 export interface StoreCapabilities {
+  /** The backend's name, for labels and messages only (`sqlite`, `postgres`): nothing branches on it. */
+  readonly kind: string;
   /** Exactly one process uses the database (SQLite): leases held by any other owner at start-up are dead. */
   readonly exclusiveAccess: boolean;
-  /** The backend can push wake-ups and events to other nodes (PostgreSQL LISTEN/NOTIFY). */
-  readonly supportsNotify: boolean;
   /** Smallest time step the backend stores, in ms. */
   readonly timePrecisionMs: number;
 }
@@ -98,8 +106,19 @@ export interface BatchPurgeEmptyParams {
   before: number;
 }
 
+/**
+ * What a committed change did, named by the store method that made it (the
+ * engine publishes its event from this, never from the status or `seq`):
+ * `created` (inserted, pending), `claimed` (an attempt started), `progress`,
+ * `retried` (pending again for another attempt: a retry or a rescued lease),
+ * `released` (handed back unstarted, the attempt not counted), and the terminal
+ * `completed`, `failed`, `cancelled`.
+ */
+export type TransitionKind = 'created' | 'claimed' | 'progress' | 'retried' | 'released' | 'completed' | 'failed' | 'cancelled';
+
 /** A committed state change and the event it appended. */
 export interface Transition {
+  kind: TransitionKind;
   request: Request;
   event: RequestEvent;
 }
@@ -273,8 +292,8 @@ export interface LeaseRescueExpiredParams {
   limit: number;
   /** Also rescue leases of every owner but this one, expired or not (exclusive-access backends at start-up). */
   allExcept?: string | undefined;
-  /** Delay before a rescued request runs again, given its attempt and operation. */
-  retryDelayMs: (attempt: number, operation: string) => number;
+  /** The retry policies that set when a rescued request runs again (see rules.ts `rescueOutcome`). */
+  retry: RetryPolicies;
 }
 
 export interface RequestCounts {
@@ -369,6 +388,10 @@ export interface RequestStats {
 /** The persistence boundary. See the file header for the rules. */
 export interface Store {
   readonly capabilities: StoreCapabilities;
+  /** Backends shared by several nodes (PostgreSQL): notifications of other nodes' commits (notifications.ts). */
+  readonly listen?: Listen;
+  /** Backends shared by several nodes (PostgreSQL): the database's clock (epoch ms), one time source for every node's leases. */
+  readonly dbNow?: () => Promise<number>;
 
   /** Inserts a batch and all its items (pending requests) in one transaction. */
   batchInsert(params: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }>;
@@ -404,7 +427,7 @@ export interface Store {
 
   /** Renews a running request's lease; false when the claim is stale. */
   leaseExtend(params: LeaseExtendParams): Promise<boolean>;
-  /** Returns requests whose lease expired to `pending` (attempts left) or fails them (`lease_expired`). */
+  /** Returns requests whose lease expired to `pending` (attempts left: `retried`) or fails them (`lease_expired`). */
   leaseRescueExpired(params: LeaseRescueExpiredParams): Promise<Transition[]>;
 
   /**

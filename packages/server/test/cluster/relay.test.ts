@@ -1,10 +1,12 @@
 /**
  * The cluster link against the real PostgreSQL server: the LISTEN connection
  * (raw `pg_notify` from a second client, reconnect after its backend is
- * terminated) and the relay that turns other nodes' notifications into engine
- * actions. The engine here runs on a SQLite file standing in for the shared
- * database: "another node" writes to that store directly (no engine events)
- * and announces it with the NOTIFY payload the PostgreSQL store's trigger sends.
+ * terminated), the PostgreSQL notification source (payloads parsed, other
+ * schemas dropped) and the relay that turns other nodes' notifications into
+ * engine actions. The engine here runs on a SQLite file standing in for the
+ * shared database: "another node" writes to that store directly (no engine
+ * events) and announces it with the NOTIFY payload the PostgreSQL store's
+ * trigger sends. The relay's decisions alone: relay-decisions.test.ts.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -12,11 +14,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
-import { startCluster, NotifyListener, DELIVERIES_CHANNEL, EVENTS_CHANNEL, type Cluster } from '../../src/cluster/index.js';
+import { startCluster, type Cluster } from '../../src/cluster/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/engine/index.js';
 import type { Request, RequestEvent } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
+import { DELIVERIES_CHANNEL, EVENTS_CHANNEL, NotifyListener, postgresNotifications } from '../../src/store/index.js';
 import { makeNewRequest, tempDir } from '../helpers/factories.js';
 import { waitFor } from '../helpers/process.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -63,7 +66,7 @@ describe('NotifyListener', () => {
       url: PG_URL,
       channels: [EVENTS_CHANNEL, DELIVERIES_CHANNEL],
       applicationName: name,
-      clock: systemClock,
+      timers: systemClock,
       log: silent,
       initialBackoffMs: 20,
       maxBackoffMs: 200,
@@ -102,7 +105,7 @@ describe('NotifyListener', () => {
       url: 'postgres://postgres@127.0.0.1:1/test',
       channels: [EVENTS_CHANNEL],
       applicationName: 'unreachable',
-      clock: systemClock,
+      timers: systemClock,
       log: silent,
       initialBackoffMs: 10,
       maxBackoffMs: 40,
@@ -151,7 +154,8 @@ describe('ClusterRelay', () => {
       },
     });
     server = await createServer({ config, log: silent });
-    cluster = await startCluster({ engine: server.engine, url: PG_URL, log: silent, fallbackMs: 100 });
+    const source = postgresNotifications(PG_URL, { applicationName: `${server.engine.nodeId}:listen`.slice(0, 63) });
+    cluster = await startCluster({ engine: server.engine, source, log: silent, fallbackMs: 100 });
   });
 
   after(async () => {
@@ -244,20 +248,23 @@ describe('ClusterRelay', () => {
   });
 
   test("this node's own notifications are skipped (its engine already published them)", async () => {
-    const before = cluster.relay.stats;
+    const before = { ...cluster.relay.stats, ...cluster.subscription.stats };
     const request = await remoteInsert({ run_at: Date.now() + 3_600_000 });
     const seen: number[] = [];
     const off = server.engine.events.onRequest(request.id, ({ event }) => seen.push(event.seq));
     await notify(EVENTS_CHANNEL, note(request, 1, server.engine.nodeId));
     await notify(EVENTS_CHANNEL, 'not json at all');
-    await waitFor(() => cluster.relay.stats.invalid > before.invalid, { what: 'the invalid notification', timeoutMs: SAFETY_NET_MS });
+    await waitFor(() => cluster.subscription.stats.invalid > before.invalid, {
+      what: 'the invalid notification',
+      timeoutMs: SAFETY_NET_MS,
+    });
     off();
     assert.equal(cluster.relay.stats.own, before.own + 1);
     assert.deepEqual(seen, []);
   });
 
   test('notifications from another schema of the same database (another cluster) are ignored', async () => {
-    const before = cluster.relay.stats;
+    const before = cluster.subscription.stats;
     const runAt = Date.now() + 3_600_000;
     const request = await remoteInsert({ run_at: runAt, deadline: runAt + 3_600_000 });
     const claimed = await claimAsB(request.id, runAt);
@@ -270,7 +277,7 @@ describe('ClusterRelay', () => {
     await waitFor(() => seen.includes(2), { what: 'the events of this schema', timeoutMs: SAFETY_NET_MS });
     off();
     assert.deepEqual(seen, [1, 2]);
-    assert.ok(cluster.relay.stats.foreign > before.foreign);
+    assert.ok(cluster.subscription.stats.foreign > before.foreign);
   });
 
   test('a cancel committed by another node aborts the handler running here', async () => {
@@ -320,6 +327,6 @@ describe('ClusterRelay', () => {
     assert.equal(final?.status, 'completed');
     assert.equal(final?.result, 42);
     assert.ok(cluster.relay.stats.resyncs > resyncs, 'resynced from the log');
-    await waitFor(() => cluster.listener.connected, { what: 'the listener to reconnect', timeoutMs: SAFETY_NET_MS });
+    await waitFor(() => cluster.subscription.connected, { what: 'the listener to reconnect', timeoutMs: SAFETY_NET_MS });
   });
 });

@@ -78,7 +78,7 @@ describe('defaults', () => {
     assert.equal(config.workflow.retry.backoff_factor, 2.0);
     assert.equal(config.async.mode, 'auto');
     assert.equal(config.async.webhook_retries, 3);
-    assert.equal(config.async.webhook_timeout, 10);
+    assert.equal(config.async.webhook_timeout, 10_000);
     assert.equal(config.store.url, `sqlite:${join(dir, 'data', 'errand.db')}`);
     assert.deepEqual(config.auth.keys, []);
     assert.deepEqual(config.auth.admin_keys, []);
@@ -398,6 +398,20 @@ operations:
     issueAt(error, 'workflow.timeouts.task_timeout');
     issueAt(error, 'workflow.timeouts.workflow_timeout');
     issueAt(error, 'operations.op.timeout');
+  });
+
+  test('async.threshold_seconds and async.webhook_timeout: written as seconds, parsed to milliseconds, units refused', () => {
+    const config = load('async: { threshold_seconds: 2.5, webhook_timeout: 0.25 }');
+    assert.equal(config.async.threshold_seconds, 2500);
+    assert.equal(config.async.webhook_timeout, 250);
+    assert.equal(load('').async.threshold_seconds, 30_000);
+    // The file format is unchanged: a plain number of seconds, no unit strings, the same bounds.
+    const error = loadError('async: { threshold_seconds: "30s", webhook_timeout: 301 }');
+    issueAt(error, 'async.threshold_seconds');
+    issueAt(error, 'async.webhook_timeout');
+    // webhooks.lease is compared with the timeout in the same unit.
+    issueAt(loadError('async: { webhook_timeout: 10 }\nwebhooks: { lease: 10s }'), 'webhooks.lease');
+    assert.equal(load('async: { webhook_timeout: 10 }\nwebhooks: { lease: 11s }').webhooks.lease, 11_000);
   });
 
   test('body_limit sizes', () => {

@@ -9,6 +9,7 @@ import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { exerciseDeliveries } from './deliveryConformance.js';
 import { exerciseRateLimits } from './rateLimitConformance.js';
+import { fixedRetry } from './retryPolicies.js';
 import { exerciseScans } from './scanConformance.js';
 
 export interface StoreHandle {
@@ -344,7 +345,7 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const exhausted = await insertAndClaim(store, { max_attempts: 1 });
         const fresh = await insertAndClaim(store, { created_at: T0 + 50_000 });
         const now = T0 + LEASE + 5_000; // past the leases of the first two (claimed at T0 + a few ms), not of `fresh`
-        const rescued = await store.leaseRescueExpired({ now, limit: 10, retryDelayMs: (attempt) => attempt * 1000 });
+        const rescued = await store.leaseRescueExpired({ now, limit: 10, retry: fixedRetry(60_000, { echo: 1000 }) });
         const byId = new Map(rescued.map((t) => [t.request.id, t.request]));
         assert.equal(byId.size, 2);
         assert.equal(byId.get(retryable.id)?.status, 'pending');
@@ -362,7 +363,7 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         const theirs = await insertAndClaim(store);
         const { request } = await store.requestInsert({ request: makeNewRequest() });
         await store.requestClaim({ owner: 'me', now: request.run_at, leaseMs: LEASE, limit: 1 });
-        const rescued = await store.leaseRescueExpired({ now: T0 + 10, limit: 10, allExcept: 'me', retryDelayMs: () => 0 });
+        const rescued = await store.leaseRescueExpired({ now: T0 + 10, limit: 10, allExcept: 'me', retry: fixedRetry(0) });
         assert.deepEqual(
           rescued.map((t) => t.request.id),
           [theirs.id],

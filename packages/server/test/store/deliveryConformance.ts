@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { Request, RequestError } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
+import { fixedRetry } from './retryPolicies.js';
 
 const LEASE = 30_000;
 const HOOK = 'https://hooks.example.com/errand';
@@ -33,7 +34,7 @@ export function exerciseDeliveries(withStore: (fn: (store: Store) => Promise<voi
       const { request: c } = await store.requestInsert({ request: makeNewRequest({ webhook_url: HOOK }) });
       await store.requestCancel({ id: c.id, now: T0 + 100 });
       const d = await running(store, { max_attempts: 1 });
-      await store.leaseRescueExpired({ now: T0 + LEASE * 2, limit: 10, retryDelayMs: () => 0 });
+      await store.leaseRescueExpired({ now: T0 + LEASE * 2, limit: 10, retry: fixedRetry(0) });
       const { request: silent } = await store.requestInsert({ request: makeNewRequest({ webhook_url: null }) });
       await store.requestCancel({ id: silent.id, now: T0 + 100 });
 

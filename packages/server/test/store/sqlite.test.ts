@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ErrandError } from '../../src/model/index.js';
 import { openStore, SqliteStore } from '../../src/store/index.js';
-import { rowFromNewRequest } from '../../src/store/sqlite/rows.js';
+import { rowFromNewRequest } from '../../src/store/rows.js';
 import { makeNewRequest, tempDir } from '../helpers/factories.js';
 import { exerciseStore } from './conformance.js';
 

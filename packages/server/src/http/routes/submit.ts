@@ -130,7 +130,7 @@ export function submitRoutes(app: FastifyInstance, deps: SubmitRouteDeps): void 
       configMode: config.async.mode,
       endpoint: spec.endpoint,
       estimate,
-      thresholdMs: config.async.threshold_seconds * 1000,
+      thresholdMs: config.async.threshold_seconds,
       syncWaitLimitMs: config.server.sync_wait_limit ?? operation.workflowTimeoutMs,
       delayed: runAt !== undefined && runAt > now,
     });

@@ -1,19 +1,11 @@
 /** Batches: inserted with their items in one transaction, read back with them, purged once retention took every item. */
 import type pg from 'pg';
 import type { Batch } from '../../model/index.js';
-import { RESULT_NO_LIMIT, summaryColumns, summaryFromRow, type SummaryRow } from '../sqlite/rows.js';
+import { batchFromRow, RESULT_NO_LIMIT, summaryColumns, summaryFromRow, type BatchRow, type SummaryRow } from '../rows.js';
 import type { BatchGetByIdParams, BatchInsertParams, BatchPurgeEmptyParams, RequestSummary, Transition } from '../store.js';
 import { query, transaction } from './connection.js';
 import { deleteDeliveriesFor } from './deliveries.js';
 import { insertRequests } from './requests.js';
-
-export interface BatchRow extends Omit<Batch, 'metadata'> {
-  metadata: string | null;
-}
-
-export function batchFromRow(row: BatchRow): Batch {
-  return { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) };
-}
 
 export async function batchInsert(pool: pg.Pool, p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> {
   const b = p.batch;

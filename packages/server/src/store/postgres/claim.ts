@@ -22,7 +22,7 @@
  * nodes) are not, so they are subtracted: the limit then holds across nodes.
  */
 import type pg from 'pg';
-import type { RequestRow } from '../sqlite/rows.js';
+import type { RequestRow } from '../rows.js';
 import type { RequestClaimParams, Transition } from '../store.js';
 import { query, transaction, type Tx } from './connection.js';
 import { lockKeys } from './locks.js';
@@ -109,6 +109,7 @@ export async function requestClaim(pool: pg.Pool, p: RequestClaimParams): Promis
       tx,
       chosen.map((id) => byId.get(id)).filter((row): row is RequestRow => row !== undefined),
       p.now,
+      { kind: 'claimed' },
     );
   });
 }

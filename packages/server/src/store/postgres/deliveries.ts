@@ -1,23 +1,14 @@
 /**
- * The PostgreSQL side of the webhook outbox, with the semantics of SQLite's
- * (src/store/sqlite/deliveries.ts). Several nodes share it: claims lock rows
+ * The PostgreSQL side of the webhook outbox: the statements that write the
+ * outbox rows ../rules.ts decides, and those behind the store's `delivery*`
+ * methods (the semantics of the SQLite store's). Several nodes share it: claims lock rows
  * with `FOR UPDATE SKIP LOCKED`, so a delivery is sent by one node at a time,
  * and a dead node's deliveries come back when their lease expires. The
  * `deliveries_notify` trigger NOTIFYs `errand_deliveries` when one becomes
  * pending (see migrations/0001_init.ts).
  */
 import type pg from 'pg';
-import {
-  batchDeliveryPayload,
-  deliveryPayload,
-  isTerminal,
-  newDeliveryId,
-  type Batch,
-  type Delivery,
-  type DeliveryError,
-  type DeliveryWithAttempts,
-  type Request,
-} from '../../model/index.js';
+import type { Delivery, DeliveryError, DeliveryWithAttempts, Request } from '../../model/index.js';
 import type {
   DeliveryClaimParams,
   DeliveryCompleteParams,
@@ -28,32 +19,34 @@ import type {
   RedeliverOutcome,
 } from '../deliveryParams.js';
 import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
+import { batchFromRow, type BatchRow } from '../rows.js';
+import { batchDelivery, mayFinishBatch, requestDelivery, type NewDelivery } from '../rules.js';
 import { query, transaction, type Tx } from './connection.js';
-import { batchFromRow, type BatchRow } from './batches.js';
 import { lockBatches } from './locks.js';
 
-const INSERT = `
-INSERT INTO deliveries (id, request_id, tenant, event, url, payload, status, series, attempt, next_attempt_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $7, $7)`;
-
-/** Writes the outbox row for a request that just became terminal (no-op without a webhook_url). */
-export async function insertDeliveryFor(tx: Tx, request: Request, now: number): Promise<void> {
-  if (request.webhook_url === null || !isTerminal(request.status)) return;
-  const payload = JSON.stringify(deliveryPayload(request));
-  await tx.query(INSERT, [newDeliveryId(now), request.id, request.tenant, `request.${request.status}`, request.webhook_url, payload, now]);
+async function insertDelivery(tx: Tx, d: NewDelivery): Promise<void> {
+  await tx.query(
+    `INSERT INTO deliveries (id, request_id, tenant, event, url, payload, status, series, attempt, next_attempt_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $7, $7)`,
+    [d.id, d.request_id, d.tenant, d.event, d.url, d.payload, d.now],
+  );
 }
 
 /**
- * Writes the batch's `batch.completed` delivery when `request` was its last
- * unfinished item. Items of one batch can finish at the same moment on two
- * nodes, each transaction not yet seeing the other's commit: a transaction-level
- * advisory lock on the batch serialises the check, so the later one sees the
- * earlier one committed and exactly one of them writes the delivery.
+ * Writes the outbox rows a transition of `request` gets (../rules.ts): its
+ * webhook delivery once it is terminal, and its batch's `batch.completed`
+ * delivery when it was the batch's last unfinished item. Items of one batch can
+ * finish at the same moment on two nodes, each transaction not yet seeing the
+ * other's commit: a transaction-level advisory lock on the batch serialises the
+ * check, so the later one sees the earlier one committed and exactly one of
+ * them writes the delivery.
  */
-export async function insertBatchDeliveryIfDone(tx: Tx, request: Request, now: number): Promise<void> {
-  if (request.batch_id === null || !isTerminal(request.status)) return;
-  const { rows } = await tx.query<BatchRow>('SELECT * FROM batches WHERE id = $1', [request.batch_id]);
-  const row = rows[0];
+export async function insertOutboxRows(tx: Tx, request: Request, now: number): Promise<void> {
+  const delivery = requestDelivery(request, now);
+  if (delivery) await insertDelivery(tx, delivery);
+  if (!mayFinishBatch(request)) return;
+  const row = (await tx.query<BatchRow>('SELECT * FROM batches WHERE id = $1', [request.batch_id])).rows[0];
+  // Without a batch webhook there is nothing to write: skip the lock and the count.
   if (!row || row.webhook_url === null) return;
   await lockBatches(tx, [row.id]);
   const counts: Record<string, number> = {};
@@ -62,11 +55,9 @@ export async function insertBatchDeliveryIfDone(tx: Tx, request: Request, now: n
     [row.id],
   );
   for (const { status, n } of byStatus.rows) counts[status] = n;
-  if ((counts.pending ?? 0) + (counts.processing ?? 0) > 0) return;
-  if ((await tx.query('SELECT 1 FROM deliveries WHERE request_id = $1 LIMIT 1', [row.id])).rowCount) return;
-  const batch: Batch = batchFromRow(row);
-  const payload = JSON.stringify(batchDeliveryPayload(batch, counts, now));
-  await tx.query(INSERT, [newDeliveryId(now), batch.id, batch.tenant, 'batch.completed', batch.webhook_url, payload, now]);
+  const done = batchDelivery(batchFromRow(row), counts, now);
+  if (!done || (await tx.query('SELECT 1 FROM deliveries WHERE request_id = $1 LIMIT 1', [row.id])).rowCount) return;
+  await insertDelivery(tx, done);
 }
 
 export async function claimDeliveries(pool: pg.Pool, p: DeliveryClaimParams): Promise<Delivery[]> {

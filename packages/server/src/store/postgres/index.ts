@@ -1,3 +1,6 @@
-export { hasDatabaseClock, PostgresStore } from './postgresStore.js';
+export { PostgresStore } from './postgresStore.js';
+export { NotifyListener } from './listener.js';
+export type { NotifyListenerOptions } from './listener.js';
+export { DELIVERIES_CHANNEL, EVENTS_CHANNEL, postgresNotifications } from './notifications.js';
 export { applicationName, type PostgresStoreOptions } from './connection.js';
 export type { MigrationReport } from './migrate.js';

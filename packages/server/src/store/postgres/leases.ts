@@ -1,7 +1,8 @@
 /** Output events, event reads, lease renewal and the rescue of requests whose lease expired (their node died). */
 import type pg from 'pg';
-import type { RequestError, RequestEvent } from '../../model/index.js';
-import { eventFromRow, type EventRow, type RequestRow } from '../sqlite/rows.js';
+import type { RequestEvent } from '../../model/index.js';
+import { eventFromRow, type EventRow, type RequestRow } from '../rows.js';
+import { rescueOutcome } from '../rules.js';
 import type { EventAppendParams, EventListAfterParams, LeaseExtendParams, LeaseRescueExpiredParams, Transition } from '../store.js';
 import { query, transaction } from './connection.js';
 import { lockBatches } from './locks.js';
@@ -65,34 +66,30 @@ export async function leaseRescueExpired(pool: pg.Pool, p: LeaseRescueExpiredPar
     );
     const out: Transition[] = [];
     for (const current of rows) {
-      const exhausted = current.attempt >= current.max_attempts || p.now >= current.deadline;
-      const error: RequestError = {
-        type: 'lease_expired',
-        message: `The worker running attempt ${current.attempt} stopped (crash or restart) before it finished`,
-        retryable: !exhausted,
-      };
-      const row = exhausted
-        ? (
-            await tx.query<RequestRow>(
-              `UPDATE requests
-               SET status = 'failed', error = $3, lease_owner = NULL, lease_expires_at = NULL, completed_at = $4,
-                   updated_at = $4, last_seq = last_seq + 1
-               WHERE id = $1 AND status = 'processing' AND attempt = $2
-               RETURNING *`,
-              [current.id, current.attempt, JSON.stringify(error), p.now],
-            )
-          ).rows[0]
-        : (
-            await tx.query<RequestRow>(
-              `UPDATE requests
-               SET status = 'pending', error = $3, run_at = $5, lease_owner = NULL, lease_expires_at = NULL,
-                   updated_at = $4, last_seq = last_seq + 1
-               WHERE id = $1 AND status = 'processing' AND attempt = $2
-               RETURNING *`,
-              [current.id, current.attempt, JSON.stringify(error), p.now, p.now + p.retryDelayMs(current.attempt, current.operation)],
-            )
-          ).rows[0];
-      if (row) out.push(await statusTransition(tx, row, p.now, { error }));
+      const outcome = rescueOutcome(current, p.now, p.retry);
+      const row =
+        outcome.kind === 'failed'
+          ? (
+              await tx.query<RequestRow>(
+                `UPDATE requests
+                 SET status = 'failed', error = $3, lease_owner = NULL, lease_expires_at = NULL, completed_at = $4,
+                     updated_at = $4, last_seq = last_seq + 1
+                 WHERE id = $1 AND status = 'processing' AND attempt = $2
+                 RETURNING *`,
+                [current.id, current.attempt, JSON.stringify(outcome.error), p.now],
+              )
+            ).rows[0]
+          : (
+              await tx.query<RequestRow>(
+                `UPDATE requests
+                 SET status = 'pending', error = $3, run_at = $5, lease_owner = NULL, lease_expires_at = NULL,
+                     updated_at = $4, last_seq = last_seq + 1
+                 WHERE id = $1 AND status = 'processing' AND attempt = $2
+                 RETURNING *`,
+                [current.id, current.attempt, JSON.stringify(outcome.error), p.now, outcome.runAt],
+              )
+            ).rows[0];
+      if (row) out.push(await statusTransition(tx, row, p.now, { kind: outcome.kind, error: outcome.error }));
     }
     return out;
   });

@@ -7,6 +7,7 @@
  *
  * Time is the caller's `now`, as in SQLite; `dbNow()` reads the database clock
  * so nodes with skewed clocks can agree on lease expiry (engine DatabaseClock).
+ * `listen()` delivers other nodes' commits (LISTEN/NOTIFY, notifications.ts).
  */
 import type pg from 'pg';
 import type { Batch, Delivery, DeliveryWithAttempts, Request, RequestEvent } from '../../model/index.js';
@@ -61,36 +62,52 @@ import type {
   TombstoneGetParams,
   Transition,
 } from '../store.js';
+import type { Listen } from '../notifications.js';
 import * as batches from './batches.js';
 import { requestClaim } from './claim.js';
-import { closedError, connectionSettings, createPool, query, type ConnectionSettings, type PostgresStoreOptions } from './connection.js';
+import {
+  applicationName,
+  closedError,
+  connectionSettings,
+  createPool,
+  query,
+  type ConnectionSettings,
+  type PostgresStoreOptions,
+} from './connection.js';
 import * as outbox from './deliveries.js';
 import * as leases from './leases.js';
 import { migrate, type MigrationReport } from './migrate.js';
+import { listenForNotifications } from './notifications.js';
 import { rateLimitTake } from './rateLimits.js';
 import * as requests from './requests.js';
 import * as retention from './retention.js';
 
 export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { exclusiveAccess: false, supportsNotify: true, timePrecisionMs: 1 };
+  readonly capabilities: StoreCapabilities = { kind: 'postgres', exclusiveAccess: false, timePrecisionMs: 1 };
   /** The connection settings (schema, server options), for a LISTEN connection beside the pool. */
   readonly settings: ConnectionSettings;
   private readonly pool: pg.Pool;
+  private readonly nodeId: string;
   private closed = false;
   private closing: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions) {
     this.settings = connectionSettings(options.url, options.schema);
     this.pool = createPool(options, this.settings);
+    this.nodeId = options.nodeId ?? 'errand';
   }
 
   /** The database's clock (epoch ms): one time source for every node's leases. */
-  async dbNow(): Promise<number> {
+  readonly dbNow = async (): Promise<number> => {
     const { rows } = await this.call((db) =>
       query<{ now: number }>(db, `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now`),
     );
     return rows[0]!.now;
-  }
+  };
+
+  /** Other nodes' commits of this schema, on a dedicated connection named `<node id>:listen`. */
+  readonly listen: Listen = (options) =>
+    listenForNotifications({ settings: this.settings, applicationName: applicationName(`${this.nodeId}:listen`) }, options);
 
   async migrate(): Promise<void> {
     await this.applyMigrations();
@@ -160,9 +177,4 @@ export class PostgresStore implements Store {
   private call<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {
     return this.closed ? Promise.reject(closedError()) : fn(this.pool);
   }
-}
-
-/** A store that can read its database's clock (shared by every node), for DatabaseClock. */
-export function hasDatabaseClock(store: Store): store is Store & { dbNow(): Promise<number> } {
-  return typeof (store as Partial<PostgresStore>).dbNow === 'function';
 }

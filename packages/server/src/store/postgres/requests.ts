@@ -16,6 +16,7 @@ import {
   type StatsStatements,
 } from '../requestStats.js';
 import {
+  NEW_REQUEST_COLUMNS,
   requestFromRow,
   RESULT_NO_LIMIT,
   rowFromNewRequest,
@@ -23,7 +24,8 @@ import {
   summaryFromRow,
   type RequestRow,
   type SummaryRow,
-} from '../sqlite/rows.js';
+} from '../rows.js';
+import { statusEventData, type StatusChange } from '../rules.js';
 import type {
   CancelOutcome,
   IdempotentInsert,
@@ -49,27 +51,10 @@ import type {
 import { query, transaction, type Tx } from './connection.js';
 import { insertEvents, statusTransition } from './transitions.js';
 
-const COLUMNS = [
-  'id',
-  'tenant',
-  'operation',
-  'input',
-  'mode',
-  'max_attempts',
-  'run_at',
-  'task_timeout_ms',
-  'deadline',
-  'webhook_url',
-  'idempotency_key',
-  'priority',
-  'estimated_ms',
-  'metadata',
-  'retry_of',
-  'batch_id',
-  'created_at',
-] as const;
+const COLUMNS = NEW_REQUEST_COLUMNS;
 /** Rows per INSERT statement: keeps a 10,000-item batch under PostgreSQL's 65,535 bind parameters. */
 const ROWS_PER_INSERT = 1000;
+const CREATED: StatusChange = { kind: 'created' };
 
 /** Inserts pending requests (last_seq = 1, their first status event) and their events, in the caller's transaction. */
 export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): Promise<Transition[]> {
@@ -92,15 +77,9 @@ export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): P
     // A new request is never terminal (no outbox row); each first event carries its item's own created_at.
     const events = await insertEvents(
       tx,
-      inserted.map((r) => ({
-        requestId: r.id,
-        seq: 1,
-        type: 'status' as const,
-        data: { status: 'pending', attempt: 0 },
-        now: r.created_at,
-      })),
+      inserted.map((r) => ({ requestId: r.id, seq: 1, type: 'status' as const, data: statusEventData(r, CREATED), now: r.created_at })),
     );
-    inserted.forEach((request, i) => out.push({ request, event: events[i]! }));
+    inserted.forEach((request, i) => out.push({ kind: 'created', request, event: events[i]! }));
   }
   return out;
 }
@@ -257,16 +236,10 @@ export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams)
 const CLAIMED = `WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`;
 
 /** Runs a guarded UPDATE … RETURNING * and appends its status event; null when it matched no row. */
-async function guarded(
-  pool: pg.Pool,
-  sql: string,
-  values: unknown[],
-  now: number,
-  extra: Record<string, unknown> = {},
-): Promise<Transition | null> {
+async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, change: StatusChange): Promise<Transition | null> {
   return transaction(pool, async (tx) => {
     const row = (await tx.query<RequestRow>(sql, values)).rows[0];
-    return row ? statusTransition(tx, row, now, extra) : null;
+    return row ? statusTransition(tx, row, now, change) : null;
   });
 }
 
@@ -281,6 +254,7 @@ export function requestComplete(pool: pg.Pool, p: RequestCompleteParams): Promis
      ${CLAIMED} RETURNING *`,
     [...ref(p), JSON.stringify(p.result === undefined ? null : p.result)],
     p.now,
+    { kind: 'completed' },
   );
 }
 
@@ -293,7 +267,7 @@ export function requestFail(pool: pg.Pool, p: RequestFailParams): Promise<Transi
      ${CLAIMED} RETURNING *`,
     [...ref(p), JSON.stringify(p.error)],
     p.now,
-    { error: p.error },
+    { kind: 'failed', error: p.error },
   );
 }
 
@@ -306,7 +280,7 @@ export function requestRetry(pool: pg.Pool, p: RequestRetryParams): Promise<Tran
      ${CLAIMED} RETURNING *`,
     [...ref(p), JSON.stringify(p.error), p.runAt],
     p.now,
-    { error: p.error, run_at: p.runAt },
+    { kind: 'retried', error: p.error, runAt: p.runAt },
   );
 }
 
@@ -319,7 +293,7 @@ export function requestRelease(pool: pg.Pool, p: RequestReleaseParams): Promise<
      ${CLAIMED} RETURNING *`,
     ref(p),
     p.now,
-    { released: true },
+    { kind: 'released' },
   );
 }
 
@@ -333,7 +307,7 @@ export async function requestProgress(pool: pg.Pool, p: RequestProgressParams): 
     ).rows[0];
     if (!row) return null;
     const [event] = await insertEvents(tx, [{ requestId: row.id, seq: row.last_seq, type: 'progress', data: p.progress, now: p.now }]);
-    return { request: requestFromRow(row), event: event! };
+    return { kind: 'progress', request: requestFromRow(row), event: event! };
   });
 }
 
@@ -353,6 +327,10 @@ export async function requestCancel(pool: pg.Pool, p: RequestCancelParams): Prom
       )
     ).rows[0];
     if (!row) return { outcome: 'already_finished', request: requestFromRow(current) };
-    return { outcome: 'cancelled', transition: await statusTransition(tx, row, p.now), wasProcessing: current.status === 'processing' };
+    return {
+      outcome: 'cancelled',
+      transition: await statusTransition(tx, row, p.now, { kind: 'cancelled' }),
+      wasProcessing: current.status === 'processing',
+    };
   });
 }

@@ -6,10 +6,11 @@
  * transaction. The events' AFTER INSERT trigger NOTIFYs other nodes on commit.
  */
 import type { RequestEvent } from '../../model/index.js';
-import { requestFromRow, type RequestRow } from '../sqlite/rows.js';
+import { requestFromRow, type RequestRow } from '../rows.js';
+import { statusEventData, type StatusChange } from '../rules.js';
 import type { Transition } from '../store.js';
 import type { Tx } from './connection.js';
-import { insertBatchDeliveryIfDone, insertDeliveryFor } from './deliveries.js';
+import { insertOutboxRows } from './deliveries.js';
 
 interface NewEvent {
   requestId: string;
@@ -37,31 +38,25 @@ export async function insertEvents(tx: Tx, events: readonly NewEvent[]): Promise
   }));
 }
 
-/** The status events of rows a statement just changed (each row's `last_seq` already bumped), plus their outbox rows. */
-export async function statusTransitions(
-  tx: Tx,
-  rows: readonly RequestRow[],
-  now: number,
-  extra: Record<string, unknown> = {},
-): Promise<Transition[]> {
+/** The status events of rows a statement just changed (each row's `last_seq` already bumped), plus their outbox rows (../rules.ts). */
+export async function statusTransitions(tx: Tx, rows: readonly RequestRow[], now: number, change: StatusChange): Promise<Transition[]> {
   const requests = rows.map(requestFromRow);
   const events = await insertEvents(
     tx,
-    requests.map((request, i) => {
-      const data: Record<string, unknown> = { status: request.status, attempt: request.attempt, ...extra };
-      if (request.status === 'cancelled') data.error = request.error;
-      return { requestId: request.id, seq: rows[i]!.last_seq, type: 'status' as const, data, now };
-    }),
+    requests.map((request, i) => ({
+      requestId: request.id,
+      seq: rows[i]!.last_seq,
+      type: 'status' as const,
+      data: statusEventData(request, change),
+      now,
+    })),
   );
-  for (const request of requests) {
-    // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
-    await insertDeliveryFor(tx, request, now);
-    await insertBatchDeliveryIfDone(tx, request, now);
-  }
-  return requests.map((request, i) => ({ request, event: events[i]! }));
+  // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
+  for (const request of requests) await insertOutboxRows(tx, request, now);
+  return requests.map((request, i) => ({ kind: change.kind, request, event: events[i]! }));
 }
 
-export async function statusTransition(tx: Tx, row: RequestRow, now: number, extra: Record<string, unknown> = {}): Promise<Transition> {
-  const [transition] = await statusTransitions(tx, [row], now, extra);
+export async function statusTransition(tx: Tx, row: RequestRow, now: number, change: StatusChange): Promise<Transition> {
+  const [transition] = await statusTransitions(tx, [row], now, change);
   return transition!;
 }

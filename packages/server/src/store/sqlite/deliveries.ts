@@ -1,20 +1,11 @@
 /**
- * The SQLite side of the webhook outbox: row mapping and the statement
- * sequences behind the store's `delivery*` methods. Each function runs inside
+ * The SQLite side of the webhook outbox: the statements that write the
+ * outbox rows ../rules.ts decides, and the statement sequences behind the
+ * store's `delivery*` methods. Each function runs inside
  * the caller's transaction (a group-commit write), never on its own.
  */
 import type Database from 'better-sqlite3';
-import {
-  batchDeliveryPayload,
-  deliveryPayload,
-  isTerminal,
-  newDeliveryId,
-  type Batch,
-  type Delivery,
-  type DeliveryError,
-  type DeliveryWithAttempts,
-  type Request,
-} from '../../model/index.js';
+import type { Delivery, DeliveryError, DeliveryWithAttempts, Request } from '../../model/index.js';
 import type {
   DeliveryClaimParams,
   DeliveryCompleteParams,
@@ -25,48 +16,29 @@ import type {
   RedeliverOutcome,
 } from '../deliveryParams.js';
 import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
+import { batchFromRow, type BatchRow } from '../rows.js';
+import { batchDelivery, mayFinishBatch, requestDelivery } from '../rules.js';
 import type * as sql from './statements.js';
 
 type Statements = { readonly [K in keyof typeof sql]: Database.Statement };
 
-/** Writes the outbox row for a request that just became terminal (no-op without a webhook_url). */
-export function insertDeliveryFor(s: Statements, request: Request, now: number): void {
-  if (request.webhook_url === null || !isTerminal(request.status)) return;
-  s.DELIVERY_INSERT.run({
-    id: newDeliveryId(now),
-    request_id: request.id,
-    tenant: request.tenant,
-    event: `request.${request.status}`,
-    url: request.webhook_url,
-    payload: JSON.stringify(deliveryPayload(request)),
-    now,
-  });
-}
-
 /**
- * Writes the batch's outbox row when `request` was its last unfinished item
- * (the batch-level webhook, `batch.completed`); no-op otherwise or without a
- * batch `webhook_url`. Runs in the item's terminal transaction, so exactly one
- * transition can see the batch finish.
+ * Writes the outbox rows a transition of `request` gets (rules.ts): its webhook
+ * delivery once it is terminal, and its batch's `batch.completed` delivery when
+ * it was the batch's last unfinished item. Runs in the item's transition, so
+ * exactly one transition can see the batch finish.
  */
-export function insertBatchDeliveryIfDone(s: Statements, request: Request, now: number): void {
-  if (request.batch_id === null || !isTerminal(request.status)) return;
-  const row = s.BATCH_GET.get({ id: request.batch_id }) as (Omit<Batch, 'metadata'> & { metadata: string | null }) | undefined;
+export function insertOutboxRows(s: Statements, request: Request, now: number): void {
+  const delivery = requestDelivery(request, now);
+  if (delivery) s.DELIVERY_INSERT.run(delivery);
+  if (!mayFinishBatch(request)) return;
+  const row = s.BATCH_GET.get({ id: request.batch_id }) as BatchRow | undefined;
+  // Without a batch webhook there is nothing to write: skip the count.
   if (!row || row.webhook_url === null) return;
   const counts: Record<string, number> = {};
   for (const { status, n } of s.BATCH_STATUS_COUNTS.all({ batch_id: row.id }) as { status: string; n: number }[]) counts[status] = n;
-  if ((counts.pending ?? 0) + (counts.processing ?? 0) > 0) return;
-  if (s.DELIVERY_EXISTS_FOR.get({ request_id: row.id })) return;
-  const batch: Batch = { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) };
-  s.DELIVERY_INSERT.run({
-    id: newDeliveryId(now),
-    request_id: batch.id,
-    tenant: batch.tenant,
-    event: 'batch.completed',
-    url: batch.webhook_url,
-    payload: JSON.stringify(batchDeliveryPayload(batch, counts, now)),
-    now,
-  });
+  const done = batchDelivery(batchFromRow(row), counts, now);
+  if (done && !s.DELIVERY_EXISTS_FOR.get({ request_id: row.id })) s.DELIVERY_INSERT.run(done);
 }
 
 export function claimDeliveries(s: Statements, p: DeliveryClaimParams): Delivery[] {

@@ -17,7 +17,6 @@ import {
   type DeliveryWithAttempts,
   type DurationHistogram,
   type Request,
-  type RequestError,
   type RequestEvent,
 } from '../../model/index.js';
 import type {
@@ -77,15 +76,18 @@ import { GroupCommit } from './groupCommit.js';
 import { MemoryBuckets } from './rateLimits.js';
 import { assembleRequestStats, statsBucketMs, type RequestOpenRow, type RequestStatsRow } from '../requestStats.js';
 import {
+  batchFromRow,
   eventFromRow,
   requestFromRow,
   RESULT_NO_LIMIT,
   rowFromNewRequest,
   summaryFromRow,
+  type BatchRow,
   type EventRow,
   type RequestRow,
   type SummaryRow,
-} from './rows.js';
+} from '../rows.js';
+import { rescueOutcome, statusEventData, type StatusChange } from '../rules.js';
 import * as sql from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -101,7 +103,7 @@ const UNAVAILABLE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR
 type Statements = { -readonly [K in keyof typeof sql]: Database.Statement };
 
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { exclusiveAccess: true, supportsNotify: false, timePrecisionMs: 1 };
+  readonly capabilities: StoreCapabilities = { kind: 'sqlite', exclusiveAccess: true, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
   private readonly commits: GroupCommit;
@@ -229,18 +231,13 @@ export class SqliteStore implements Store {
       for (const { id } of ids) {
         const current = this.getRow(id);
         if (!current || current.status !== 'processing') continue;
-        const exhausted = current.attempt >= current.max_attempts || p.now >= current.deadline;
-        const error: RequestError = {
-          type: 'lease_expired',
-          message: `The worker running attempt ${current.attempt} stopped (crash or restart) before it finished`,
-          retryable: !exhausted,
-        };
-        const params = { id, attempt: current.attempt, error: JSON.stringify(error), now: p.now };
-        const row = exhausted
-          ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
-          : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: p.now + p.retryDelayMs(current.attempt, current.operation) }) as
-              RequestRow | undefined);
-        if (row) out.push(this.statusTransition(row, p.now, { error }));
+        const outcome = rescueOutcome(current, p.now, p.retry);
+        const params = { id, attempt: current.attempt, error: JSON.stringify(outcome.error), now: p.now };
+        const row =
+          outcome.kind === 'failed'
+            ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
+            : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: outcome.runAt }) as RequestRow | undefined);
+        if (row) out.push(this.statusTransition(row, p.now, { kind: outcome.kind, error: outcome.error }));
       }
       return out;
     });
@@ -257,7 +254,11 @@ export class SqliteStore implements Store {
       if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
       const row = this.s.REQUEST_CANCEL.get({ id: p.id, now: p.now }) as RequestRow | undefined;
       if (!row) return { outcome: 'already_finished', request: requestFromRow(current) };
-      return { outcome: 'cancelled', transition: this.statusTransition(row, p.now), wasProcessing: current.status === 'processing' };
+      return {
+        outcome: 'cancelled',
+        transition: this.statusTransition(row, p.now, { kind: 'cancelled' }),
+        wasProcessing: current.status === 'processing',
+      };
     });
   }
 
@@ -295,7 +296,7 @@ export class SqliteStore implements Store {
         const row = this.s.REQUEST_CLAIM_ONE.get({ id: candidate.id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
           RequestRow | undefined;
         if (!row) continue;
-        claimed.push(this.statusTransition(row, p.now));
+        claimed.push(this.statusTransition(row, p.now, { kind: 'claimed' }));
       }
       return claimed;
     });
@@ -303,7 +304,7 @@ export class SqliteStore implements Store {
 
   async requestComplete(p: RequestCompleteParams): Promise<Transition | null> {
     const result = JSON.stringify(p.result === undefined ? null : p.result);
-    return this.guarded('REQUEST_COMPLETE', { ...claim(p), result }, p.now);
+    return this.guarded('REQUEST_COMPLETE', { ...claim(p), result }, p.now, { kind: 'completed' });
   }
 
   async requestCounts(p: RequestCountsParams = {}): Promise<RequestCounts> {
@@ -311,7 +312,7 @@ export class SqliteStore implements Store {
   }
 
   async requestFail(p: RequestFailParams): Promise<Transition | null> {
-    return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { error: p.error });
+    return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { kind: 'failed', error: p.error });
   }
 
   async requestGetByRetryOf(p: RequestGetByRetryOfParams): Promise<Request | null> {
@@ -328,7 +329,7 @@ export class SqliteStore implements Store {
   // Inputs are serialised before queueing, so a value JSON cannot encode fails its own call, outside the batch.
   async requestInsert(p: RequestInsertParams): Promise<Transition> {
     const row = rowFromNewRequest(p.request);
-    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at));
+    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at, CREATED));
   }
 
   async requestInsertIdempotent(p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
@@ -343,7 +344,7 @@ export class SqliteStore implements Store {
         if (original)
           return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
       }
-      const transition = this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, now);
+      const transition = this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, now, CREATED);
       this.s.IDEMPOTENCY_PUT.run({
         tenant: key.tenant,
         key: key.key,
@@ -400,7 +401,7 @@ export class SqliteStore implements Store {
       const row = this.s.REQUEST_PROGRESS.get({ ...claim(p), progress: JSON.stringify(p.progress) }) as RequestRow | undefined;
       if (!row) return null;
       const event = this.insertEvent(row.id, row.last_seq, 'progress', p.progress, p.now);
-      return { request: requestFromRow(row), event };
+      return { kind: 'progress', request: requestFromRow(row), event };
     });
   }
 
@@ -421,13 +422,14 @@ export class SqliteStore implements Store {
   }
 
   async requestRelease(p: RequestReleaseParams): Promise<Transition | null> {
-    return this.guarded('REQUEST_RELEASE', claim(p), p.now, { released: true });
+    return this.guarded('REQUEST_RELEASE', claim(p), p.now, { kind: 'released' });
   }
 
   async requestRetry(p: RequestRetryParams): Promise<Transition | null> {
     return this.guarded('REQUEST_RETRY', { ...claim(p), error: JSON.stringify(p.error), run_at: p.runAt }, p.now, {
+      kind: 'retried',
       error: p.error,
-      run_at: p.runAt,
+      runAt: p.runAt,
     });
   }
 
@@ -466,7 +468,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       this.s.BATCH_INSERT.run({ ...b, metadata: b.metadata === null ? null : JSON.stringify(b.metadata) });
       const transitions = rows.map((row, i) =>
-        this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at),
+        this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at, CREATED),
       );
       return { batch: b, transitions };
     });
@@ -474,12 +476,12 @@ export class SqliteStore implements Store {
 
   async batchGetById(p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> {
     return translate(() => {
-      const row = this.s.BATCH_GET.get({ id: p.id }) as (Omit<Batch, 'metadata'> & { metadata: string | null }) | undefined;
+      const row = this.s.BATCH_GET.get({ id: p.id }) as BatchRow | undefined;
       if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
       const items = (this.s.BATCH_ITEMS.all({ id: p.id, result_max: p.resultMaxBytes ?? RESULT_NO_LIMIT }) as SummaryRow[]).map(
         summaryFromRow,
       );
-      return { batch: { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) }, items };
+      return { batch: batchFromRow(row), items };
     });
   }
 
@@ -513,27 +515,20 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
-  private guarded(
-    name: keyof Statements,
-    params: Record<string, unknown>,
-    now: number,
-    extra: Record<string, unknown> = {},
-  ): Promise<Transition | null> {
+  private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, change: StatusChange): Promise<Transition | null> {
     return this.write(() => {
       const row = this.s[name].get(params) as RequestRow | undefined;
-      return row ? this.statusTransition(row, now, extra) : null;
+      return row ? this.statusTransition(row, now, change) : null;
     });
   }
 
-  private statusTransition(row: RequestRow, now: number, extra: Record<string, unknown> = {}): Transition {
+  /** The status event of a row a statement just changed (its `last_seq` already bumped), plus its outbox rows (rules.ts). */
+  private statusTransition(row: RequestRow, now: number, change: StatusChange): Transition {
     const request = requestFromRow(row);
-    const data: Record<string, unknown> = { status: request.status, attempt: request.attempt, ...extra };
-    if (request.status === 'cancelled') data.error = request.error;
-    const event = this.insertEvent(row.id, row.last_seq, 'status', data, now);
+    const event = this.insertEvent(row.id, row.last_seq, 'status', statusEventData(request, change), now);
     // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
-    outbox.insertDeliveryFor(this.s, request, now);
-    outbox.insertBatchDeliveryIfDone(this.s, request, now);
-    return { request, event };
+    outbox.insertOutboxRows(this.s, request, now);
+    return { kind: change.kind, request, event };
   }
 
   private insertEvent(requestId: string, seq: number, type: RequestEvent['type'], data: unknown, now: number): RequestEvent {
@@ -542,6 +537,8 @@ export class SqliteStore implements Store {
     return { request_id: requestId, seq, type, data: JSON.parse(json), created_at: now };
   }
 }
+
+const CREATED: StatusChange = { kind: 'created' };
 
 interface IdempotencyRow {
   tenant: string;

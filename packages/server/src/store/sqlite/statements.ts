@@ -4,7 +4,7 @@
  * or the request already moved on.
  */
 import { requestStatsStatements, type StatsParamName } from '../requestStats.js';
-import { summaryColumns } from './rows.js';
+import { summaryColumns } from '../rows.js';
 
 /** @after → the earliest pending run_at later than @after. */
 export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > @after`;

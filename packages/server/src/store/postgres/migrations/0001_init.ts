@@ -9,7 +9,7 @@
  * Ids are `COLLATE "C"` so ORDER BY id and `id < $before` follow byte order
  * (ULIDs), whatever the database's collation.
  *
- * NOTIFY contract (consumed by the cross-node listener; keep it stable):
+ * NOTIFY contract (read by ../notifications.ts, PostgresStore.listen(); keep the two in step and the contract stable):
  * - Channel `errand_events`: one notification per row inserted into
  *   `request_events`, sent when its transaction commits (never for a rolled
  *   back one). Payload, a JSON object:

@@ -1,35 +1,20 @@
-import type { Request, RequestEvent } from '../../model/index.js';
-import type { NewRequest, RequestSummary } from '../store.js';
+/**
+ * Request, event and batch rows as both backends store them (same columns,
+ * JSON as TEXT, epoch ms as numbers), and their mapping to the model: one
+ * place, so SQLite and PostgreSQL hand the engine identical objects. Delivery
+ * rows are in deliveryRows.ts.
+ */
+import type { Batch, Request, RequestEvent } from '../model/index.js';
+import type { NewRequest, RequestSummary } from './store.js';
 
-/** A `requests` row as SQLite returns it. */
-export interface RequestRow {
-  id: string;
-  tenant: string;
-  operation: string;
+/** A `requests` row: the model's fields, those holding JSON as text, and the event counter. */
+export interface RequestRow extends Omit<Request, 'input' | 'progress' | 'result' | 'error' | 'metadata'> {
   input: string;
-  mode: Request['mode'];
-  status: Request['status'];
   progress: string | null;
   result: string | null;
   error: string | null;
-  attempt: number;
-  max_attempts: number;
-  run_at: number;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  task_timeout_ms: number;
-  deadline: number;
-  webhook_url: string | null;
-  idempotency_key: string | null;
-  priority: number;
-  estimated_ms: number | null;
   metadata: string | null;
-  retry_of: string | null;
-  batch_id: string | null;
-  created_at: number;
-  started_at: number | null;
-  completed_at: number | null;
-  updated_at: number;
+  /** The `seq` of the request's newest event. */
   last_seq: number;
 }
 
@@ -51,19 +36,15 @@ export function summaryColumns(max: string, table = ''): string {
     COALESCE(octet_length(${t}result) > ${max}, FALSE) AS result_omitted`;
 }
 
-const SUMMARY_COLUMNS = [
+/** The columns a new request is inserted with (see `rowFromNewRequest`); the store fills the others. */
+export const NEW_REQUEST_COLUMNS = [
   'id',
   'tenant',
   'operation',
+  'input',
   'mode',
-  'status',
-  'progress',
-  'error',
-  'attempt',
   'max_attempts',
   'run_at',
-  'lease_owner',
-  'lease_expires_at',
   'task_timeout_ms',
   'deadline',
   'webhook_url',
@@ -74,11 +55,22 @@ const SUMMARY_COLUMNS = [
   'retry_of',
   'batch_id',
   'created_at',
+] as const;
+
+/** Every column but `input` and `result` (which summaries read by size). */
+const SUMMARY_COLUMNS = [
+  ...NEW_REQUEST_COLUMNS.filter((c) => c !== 'input'),
+  'status',
+  'progress',
+  'error',
+  'attempt',
+  'lease_owner',
+  'lease_expires_at',
   'started_at',
   'completed_at',
   'updated_at',
   'last_seq',
-] as const;
+];
 
 /** "No limit" for `summaryColumns` (a bound parameter must be a number). */
 export const RESULT_NO_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -89,6 +81,15 @@ export interface EventRow {
   type: RequestEvent['type'];
   data: string;
   created_at: number;
+}
+
+/** A `batches` row. */
+export interface BatchRow extends Omit<Batch, 'metadata'> {
+  metadata: string | null;
+}
+
+export function batchFromRow(row: BatchRow): Batch {
+  return { ...row, metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Batch['metadata']) };
 }
 
 const parseOrNull = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
@@ -135,7 +136,7 @@ export function eventFromRow(row: EventRow): RequestEvent {
 }
 
 /** The named parameters of REQUEST_INSERT. Throws if the input or metadata cannot be encoded as JSON. */
-export function rowFromNewRequest(r: NewRequest): Record<string, unknown> {
+export function rowFromNewRequest(r: NewRequest): Record<(typeof NEW_REQUEST_COLUMNS)[number], unknown> {
   return {
     id: r.id,
     tenant: r.tenant,

@@ -9,19 +9,22 @@
  * open): a periodic `SELECT 1` with a deadline detects that and reconnects.
  *
  * A pooled connection cannot be used: LISTEN is per session, and the pool hands
- * sessions out to whoever asks.
+ * sessions out to whoever asks. Raw channels and payloads: notifications.ts
+ * reads them.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../engine/index.js';
+import type { NotificationTimers } from '../notifications.js';
 
 export interface NotifyListenerOptions {
-  /** `postgres://…` */
+  /** `postgres://…` (without Errand's `schema` parameter). */
   url: string;
+  /** Server options sent at connect (connectionSettings().options). */
+  options?: string | undefined;
   channels: readonly string[];
   /** Shown in `pg_stat_activity.application_name` (the node id). */
   applicationName: string;
-  clock: Clock;
+  timers: NotificationTimers;
   log: Logger;
   /** First reconnect delay, doubled per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs?: number | undefined;
@@ -41,8 +44,8 @@ const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export class NotifyListener {
   private client: pg.Client | null = null;
-  private timer: TimerHandle | undefined;
-  private pingTimer: TimerHandle | undefined;
+  private timer: object | undefined;
+  private pingTimer: object | undefined;
   private failures = 0;
   private everConnected = false;
   private stopped = false;
@@ -77,8 +80,8 @@ export class NotifyListener {
   async stop(): Promise<void> {
     this.stopped = true;
     this.up = false;
-    if (this.timer) this.options.clock.clearTimeout(this.timer);
-    if (this.pingTimer) this.options.clock.clearTimeout(this.pingTimer);
+    if (this.timer) this.options.timers.clearTimeout(this.timer);
+    if (this.pingTimer) this.options.timers.clearTimeout(this.pingTimer);
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => {});
@@ -87,6 +90,7 @@ export class NotifyListener {
   private async connect(): Promise<void> {
     const client = new pg.Client({
       connectionString: this.options.url,
+      options: this.options.options,
       application_name: this.options.applicationName,
       keepAlive: true,
       connectionTimeoutMillis: this.pingMs,
@@ -125,7 +129,7 @@ export class NotifyListener {
     const wasUp = this.up;
     this.up = false;
     this.client = null;
-    if (this.pingTimer) this.options.clock.clearTimeout(this.pingTimer);
+    if (this.pingTimer) this.options.timers.clearTimeout(this.pingTimer);
     // The socket may be half-open; end() without waiting, errors are expected here.
     client.end().catch(() => {});
     if (this.stopped) return;
@@ -135,25 +139,25 @@ export class NotifyListener {
     if (wasUp || this.failures === 1) this.log.warn({ err, retry_in_ms: jittered }, 'notification connection lost; reconnecting');
     else this.log.debug({ err, retry_in_ms: jittered, failures: this.failures }, 'notification connection still down');
     this.options.onDisconnected?.(err);
-    this.timer = this.options.clock.setTimeout(() => void this.connect(), jittered);
+    this.timer = this.options.timers.setTimeout(() => void this.connect(), jittered);
   }
 
   private schedulePing(client: pg.Client): void {
-    this.pingTimer = this.options.clock.setTimeout(() => {
+    this.pingTimer = this.options.timers.setTimeout(() => {
       if (this.client !== client || this.stopped) return;
       let answered = false;
-      const deadline = this.options.clock.setTimeout(() => {
+      const deadline = this.options.timers.setTimeout(() => {
         if (!answered) this.lose(client, new Error(`the notification connection did not answer within ${this.pingMs} ms`));
       }, this.pingMs);
       client.query('SELECT 1').then(
         () => {
           answered = true;
-          this.options.clock.clearTimeout(deadline);
+          this.options.timers.clearTimeout(deadline);
           if (this.client === client) this.schedulePing(client);
         },
         (err: unknown) => {
           answered = true;
-          this.options.clock.clearTimeout(deadline);
+          this.options.timers.clearTimeout(deadline);
           this.lose(client, err);
         },
       );
