@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../engine/index.js';
+import type { Clock, TimerHandle } from '../clock/index.js';
 
 export interface NotifyListenerOptions {
   /** `postgres://…` */

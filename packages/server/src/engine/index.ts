@@ -1,6 +1,5 @@
-export { DatabaseClock, sleep, systemClock } from './clock.js';
-export type { Clock, DatabaseClockOptions, TimerHandle } from './clock.js';
 export { Engine, newNodeId } from './engine.js';
+export type { EngineServices } from './compose.js';
 export type { EngineOptions, SubmitBatchParams, SubmitParams, SubmitWithKeyParams } from './engine.js';
 export { EngineEvents, eventNameForStatus } from './events.js';
 export { Estimator, formatEstimate } from './estimator.js';

@@ -9,7 +9,8 @@
  * injected clock; the subscription, the timer and the abort listener are
  * always released, whichever way the wait ends.
  */
-import type { Clock, EngineEvents } from '../engine/index.js';
+import type { Clock } from '../clock/index.js';
+import type { EngineEvents } from '../engine/index.js';
 
 export interface LongPollParams<T> {
   clock: Clock;

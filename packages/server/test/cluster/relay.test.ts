@@ -14,7 +14,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startCluster, NotifyListener, DELIVERIES_CHANNEL, EVENTS_CHANNEL, type Cluster } from '../../src/cluster/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { systemClock } from '../../src/engine/index.js';
+import { systemClock } from '../../src/clock/index.js';
 import type { Request, RequestEvent } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 import { makeNewRequest, tempDir } from '../helpers/factories.js';
