@@ -1,5 +1,4 @@
 export { Engine, newNodeId } from './engine.js';
-export type { EngineServices } from './compose.js';
 export type { EngineOptions, SubmitBatchParams, SubmitParams, SubmitWithKeyParams } from './engine.js';
 export { EngineEvents, eventNameForStatus } from './events.js';
 export { Estimator, formatEstimate } from './estimator.js';

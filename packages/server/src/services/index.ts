@@ -1,7 +1,5 @@
 export { ClaimLoop } from './claimLoop.js';
 export type { ClaimLoopOptions } from './claimLoop.js';
 export { logFailures } from './failures.js';
-export type { FailureLogOptions, FailureReporter } from './failures.js';
 export { PeriodicTask } from './periodic.js';
-export type { PeriodicTaskOptions } from './periodic.js';
 export type { Service } from './service.js';
