@@ -4,8 +4,9 @@
  * webhook deliverer (deliveries) are both this; each says only what to claim,
  * how to run one item and how to hand one back.
  *
- * - One pass at a time. A `wake()` during a pass makes it go round once more
- *   (wake-ups coalesce; none is lost).
+ * - One pass claims at a time. A `wake()` while it claims makes it go round
+ *   once more (wake-ups coalesce; none is lost); a `wake()` while it only
+ *   reads the next due time starts the next pass at once.
  * - A pass claims while slots are free (`free()`), then arms a timer at the
  *   next due time (`nextDueAt()`), at most `pollMs` away (work another
  *   process could have added); never a zero-delay timer, so something due now
@@ -52,17 +53,17 @@ const MAX_ROUNDS = 1000;
 export class ClaimLoop<T> {
   private state: 'new' | 'running' | 'stopped' = 'new';
   private timer: TimerHandle | undefined;
-  /** The passes in progress (one at a time, repeated while woken), awaited by stop(). */
-  private current: Promise<void> | undefined;
+  /** A pass is claiming: a wake-up now makes it go round once more instead of starting another. */
+  private claiming = false;
   private again = false;
+  /** Passes not yet ended (at most one claiming; an older one may still be reading the next due time), awaited by stop(). */
+  private readonly passes = new Set<Promise<void>>();
+  /** Counts passes: only the newest arms the timer. */
+  private generation = 0;
   /** Passes that failed in a row. */
   private failures = 0;
 
   constructor(private readonly o: ClaimLoopOptions<T>) {}
-
-  get running(): boolean {
-    return this.state === 'running';
-  }
 
   /** Starts claiming (the first pass runs now). */
   start(): void {
@@ -71,48 +72,34 @@ export class ClaimLoop<T> {
     this.wake();
   }
 
-  /** Looks for work now (or once more after the pass in progress). */
+  /** Looks for work now (or once more, when a pass is claiming). */
   wake(): void {
     if (this.state !== 'running') return;
-    if (this.current) {
+    if (this.claiming) {
       this.again = true;
       return;
     }
-    this.current = this.passes();
+    const pass: Promise<void> = this.pass().finally(() => this.passes.delete(pass));
+    this.passes.add(pass);
   }
 
   /** Stops claiming and arming; resolves when the pass in progress has ended. Idempotent, safe before start(). */
   async stop(): Promise<void> {
     this.state = 'stopped';
     this.clearTimer();
-    await this.current;
-  }
-
-  private async passes(): Promise<void> {
-    try {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && this.state === 'running');
-    } finally {
-      this.current = undefined;
-    }
+    await Promise.all([...this.passes]);
   }
 
   private async pass(): Promise<void> {
+    const generation = ++this.generation;
+    this.claiming = true;
     this.clearTimer();
     let delay: number | undefined;
     try {
-      for (let round = 0; round < MAX_ROUNDS; round++) {
-        this.again = false;
-        const free = this.o.free();
-        if (this.state !== 'running' || free <= 0) break;
-        const claimed = await this.o.claim(free);
-        for (const item of claimed) {
-          if (this.state === 'running') await this.o.run(item);
-          else await this.o.release(item);
-        }
-        if (claimed.length < free && !this.again) break;
+      try {
+        await this.claimWhileFree();
+      } finally {
+        this.claiming = false;
       }
       delay = await this.nextDelay();
       if (this.failures > 0) this.o.onRecovered?.(this.failures);
@@ -122,7 +109,22 @@ export class ClaimLoop<T> {
       delay = this.o.pollMs * Math.min(2 ** (this.failures - 1), MAX_BACKOFF_POLLS);
       this.o.onFailure(err, this.failures, { retry_in_ms: delay });
     }
-    if (delay !== undefined) this.arm(delay);
+    // A pass woken meanwhile arms its own timer, from fresher information.
+    if (delay !== undefined && generation === this.generation) this.arm(delay);
+  }
+
+  private async claimWhileFree(): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      this.again = false;
+      const free = this.o.free();
+      if (this.state !== 'running' || free <= 0) return;
+      const claimed = await this.o.claim(free);
+      for (const item of claimed) {
+        if (this.state === 'running') await this.o.run(item);
+        else await this.o.release(item);
+      }
+      if (claimed.length < free && !this.again) return;
+    }
   }
 
   /** Until the next item is due, at most `pollMs`; undefined (no timer) when full and not polling then. */

@@ -233,6 +233,47 @@ describe('ClaimLoop', () => {
     assert.equal(h.claims.length, 2, 'nothing claimed after stop');
   });
 
+  test('a wake-up while a pass reads the next due time claims at once; only the newest pass arms the timer', async () => {
+    const clock = new ManualClock(T0);
+    const claims: number[] = [];
+    let slowDue: (() => void) | undefined;
+    let reads = 0;
+    const loop = new ClaimLoop<Item>({
+      clock,
+      pollMs: POLL,
+      free: () => 1,
+      claim: async () => {
+        claims.push(clock.now() - T0);
+        return [];
+      },
+      run: () => {},
+      release: async () => {},
+      nextDueAt: async () => {
+        // The first read hangs until released, and answers "due in 10 ms"; later reads answer "nothing waiting".
+        if (reads++ > 0) return null;
+        await new Promise<void>((resolve) => (slowDue = resolve));
+        return clock.now() + 10;
+      },
+      onFailure: () => {},
+    });
+    loop.start();
+    await settle();
+    assert.equal(claims.length, 1);
+    assert.ok(slowDue, 'the first pass is reading the next due time');
+    loop.wake();
+    await settle();
+    assert.equal(claims.length, 2, 'the wake-up did not wait for the slow read');
+    assert.equal(clock.pendingTimers, 1, 'the newer pass armed its poll timer');
+    slowDue();
+    await settle();
+    assert.equal(clock.pendingTimers, 1, 'the older pass, answering late, armed nothing');
+    await clock.advance(10);
+    assert.equal(claims.length, 2, "the older pass's stale 10 ms timer is not there");
+    await clock.advance(POLL - 10);
+    assert.equal(claims.length, 3, 'the poll timer fired');
+    await loop.stop();
+  });
+
   test('beforeTimedPass runs before a pass the timer starts, not before one a wake-up starts', async () => {
     const h = harness();
     const order: string[] = [];
