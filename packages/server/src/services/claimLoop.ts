@@ -92,15 +92,10 @@ export class ClaimLoop<T> {
 
   private async pass(): Promise<void> {
     const generation = ++this.generation;
-    this.claiming = true;
     this.clearTimer();
     let delay: number | undefined;
     try {
-      try {
-        await this.claimWhileFree();
-      } finally {
-        this.claiming = false;
-      }
+      await this.claimWhileFree();
       delay = await this.nextDelay();
       if (this.failures > 0) this.o.onRecovered?.(this.failures);
       this.failures = 0;
@@ -114,16 +109,23 @@ export class ClaimLoop<T> {
   }
 
   private async claimWhileFree(): Promise<void> {
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      this.again = false;
-      const free = this.o.free();
-      if (this.state !== 'running' || free <= 0) return;
-      const claimed = await this.o.claim(free);
-      for (const item of claimed) {
-        if (this.state === 'running') await this.o.run(item);
-        else await this.o.release(item);
+    // Set and cleared in this function's own synchronous steps: a wake-up between the last
+    // look at `again` and the end of claiming would otherwise be lost.
+    this.claiming = true;
+    try {
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        this.again = false;
+        const free = this.o.free();
+        if (this.state !== 'running' || free <= 0) return;
+        const claimed = await this.o.claim(free);
+        for (const item of claimed) {
+          if (this.state === 'running') await this.o.run(item);
+          else await this.o.release(item);
+        }
+        if (claimed.length < free && !this.again) return;
       }
-      if (claimed.length < free && !this.again) return;
+    } finally {
+      this.claiming = false;
     }
   }
 

@@ -233,6 +233,40 @@ describe('ClaimLoop', () => {
     assert.equal(h.claims.length, 2, 'nothing claimed after stop');
   });
 
+  test('no wake-up is lost, whenever it lands after a claim returns (every microtask step swept)', async () => {
+    for (let hops = 0; hops < 12; hops++) {
+      const h = harness({ slots: 4 });
+      let first = true;
+      const loop = new ClaimLoop<Item>({
+        clock: h.clock,
+        pollMs: POLL,
+        free: () => 4 - h.running.size,
+        claim: async (limit) => {
+          const due = h.queue.splice(0, limit);
+          if (first) {
+            first = false;
+            // Another item arrives, and its wake-up lands `hops` promise jobs after this claim returns.
+            let p = Promise.resolve();
+            for (let i = 0; i < hops; i++) p = p.then(() => {});
+            void p.then(() => {
+              h.add('late');
+              loop.wake();
+            });
+          }
+          return due;
+        },
+        run: (item) => void h.running.add(item.id),
+        release: async () => {},
+        nextDueAt: async () => null,
+        onFailure: () => {},
+      });
+      loop.start();
+      await settle();
+      assert.deepEqual([...h.running], ['late'], `wake-up ${hops} jobs after the claim returned`);
+      await loop.stop();
+    }
+  });
+
   test('a wake-up while a pass reads the next due time claims at once; only the newest pass arms the timer', async () => {
     const clock = new ManualClock(T0);
     const claims: number[] = [];
