@@ -2,7 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const FOLDERS = 'model|config|store|engine|operations|http|cli|webhooks|cluster|metrics|net';
+const FOLDERS = 'model|config|store|engine|operations|http|cli|webhooks|cluster|metrics|net|clock|services';
 
 export default tseslint.config(
   {

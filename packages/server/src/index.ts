@@ -15,5 +15,5 @@ export { createServer } from './server.js';
 export type { CreateServerOptions, ErrandServer } from './server.js';
 export { FETCH_DEFAULTS, FetchFailure, GuardedFetcher } from './net/index.js';
 export type { FetchFailureType, FetchLimits, GuardedFetcherOptions, GuardedFetchInit } from './net/index.js';
-export type { Clock } from './engine/index.js';
+export type { Clock } from './clock/index.js';
 export type { Store } from './store/index.js';

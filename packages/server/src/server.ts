@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type ErrandConfig } from './config/index.js';
 import { maskUrl, retryStartup, startCluster, type Cluster } from './cluster/index.js';
-import { DatabaseClock, Engine, newNodeId, systemClock, type Clock } from './engine/index.js';
+import { DatabaseClock, systemClock, type Clock } from './clock/index.js';
+import { Engine, newNodeId } from './engine/index.js';
 import type { Resolver } from './net/index.js';
 import { buildApp, isLoopbackHost, openSseStreamCount } from './http/index.js';
 import { createMetrics, startMetricsListener, type Metrics, type MetricsListener } from './metrics/index.js';
@@ -87,7 +88,7 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
     metrics?.close();
     await engine.stop();
     await cluster?.stop();
-    dbClock?.stop();
+    await dbClock?.stop();
     await store.close();
     throw err;
   }
@@ -124,7 +125,7 @@ export async function createServer(options: CreateServerOptions): Promise<Errand
           metrics?.close();
         }
         await cluster?.stop();
-        dbClock?.stop();
+        await dbClock?.stop();
         await store.close();
       })();
       return closing;

@@ -8,7 +8,7 @@
  * going to fix itself.
  */
 import type { Logger } from 'pino';
-import { sleep, type Clock } from '../engine/index.js';
+import { sleep, type Clock } from '../clock/index.js';
 import { ErrandError } from '../model/index.js';
 
 export interface RetryStartupOptions<T> {

@@ -1,8 +1,8 @@
 /**
  * The engine: accepts requests into the store and runs them. It owns the
  * background services — dispatcher (claims and runs), lease rescuer (crash
- * recovery), retention cleaner and webhook deliverer — with one start()/stop()
- * lifecycle, and publishes every change on `events`.
+ * recovery), retention cleaner and webhook deliverer, built by compose.ts —
+ * with one start()/stop() lifecycle, and publishes every change on `events`.
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -38,16 +38,15 @@ import type {
   Tombstone,
   TombstoneGetParams,
 } from '../store/index.js';
-import { systemClock, type Clock } from './clock.js';
-import { Dispatcher } from './dispatcher.js';
-import { Estimator, type Estimate } from './estimator.js';
+import { systemClock, type Clock } from '../clock/index.js';
+import { systemResolver, type Resolver, type TargetPolicy } from '../net/index.js';
+import type { WebhookDeliverer } from '../webhooks/index.js';
+import { composeServices, type EngineServices } from './compose.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Estimator, Estimate } from './estimator.js';
 import { EngineEvents } from './events.js';
 import { Follow, waitFor, type WaitForParams } from './follow.js';
-import { LeaseRescuer } from './rescuer.js';
-import { RetentionCleaner } from './retention.js';
 import { publishTransition } from './runner.js';
-import { GuardedFetcher, systemResolver, TargetPolicy, withHosts, type Resolver } from '../net/index.js';
-import { SecretBook, WebhookDeliverer } from '../webhooks/index.js';
 
 export interface EngineOptions {
   config: ErrandConfig;
@@ -118,15 +117,13 @@ export class Engine {
   readonly clock: Clock;
   /** This node's name in `lease_owner`. */
   readonly nodeId: string;
+  /** The background services (built by composeServices), started and stopped with the engine. */
+  readonly services: EngineServices;
   private readonly dispatcher: Dispatcher;
-  private readonly rescuer: LeaseRescuer;
-  private readonly retention: RetentionCleaner;
   /** Sends webhook deliveries from the outbox; its `events` report each outcome. */
   readonly webhooks: WebhookDeliverer;
   /** Which webhook targets may be reached (SSRF guard). */
   private readonly targets: TargetPolicy;
-  /** Operations' outbound HTTP (`ctx.fetch`), under the same guard with `fetch.allow`. */
-  private readonly fetcher: GuardedFetcher;
   private readonly log: Logger;
   /** Learned duration estimates (shared through the store). */
   readonly estimator: Estimator;
@@ -141,101 +138,32 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.log = log;
     this.nodeId = options.nodeId ?? newNodeId(config);
-    const random = options.random ?? Math.random;
-    const retry = config.workflow.retry;
-    const defaultPolicy = {
-      maxAttempts: retry.max_attempts,
-      initialDelayMs: retry.initial_delay,
-      maxDelayMs: retry.max_delay,
-      backoffFactor: retry.backoff_factor,
-      jitter: retry.jitter,
-    };
-    this.fetcher = new GuardedFetcher({
-      allow: config.fetch.allow,
-      maxRedirects: config.fetch.max_redirects,
-      timeoutMs: config.fetch.timeout,
-      maxResponseBytes: config.fetch.max_response_bytes,
+    this.services = composeServices({
+      config,
+      store,
+      operations: this.operations,
+      log,
+      clock: this.clock,
+      events: this.events,
+      nodeId: this.nodeId,
+      random: options.random ?? Math.random,
       resolve: options.resolve ?? systemResolver,
     });
-    this.dispatcher = new Dispatcher({
-      fetcher: this.fetcher,
-      store,
-      clock: this.clock,
-      events: this.events,
-      log,
-      owner: this.nodeId,
-      leaseMs: config.engine.lease_duration,
-      heartbeatMs: config.engine.heartbeat_interval,
-      random,
-      operations: this.operations,
-      concurrency: config.engine.concurrency,
-      pollMs: config.engine.poll_interval,
-    });
-    this.rescuer = new LeaseRescuer({
-      store,
-      clock: this.clock,
-      events: this.events,
-      log,
-      owner: this.nodeId,
-      intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
-      retry: { byOperation: this.operations, fallback: defaultPolicy, random },
-      onRescued: () => this.dispatcher.wake(),
-    });
-    this.estimator = new Estimator({
-      store,
-      clock: this.clock,
-      log,
-      operations: this.operations,
-      engineConcurrency: config.engine.concurrency,
-      minSamples: config.estimator.min_samples,
-      decay: config.estimator.decay,
-    });
-    this.events.on('request:completed', ({ request }) => void this.estimator.record(request));
-    this.targets = new TargetPolicy(config.webhooks.allow);
-    const defaultHook = config.async.webhook_url;
-    const refusal = defaultHook === null ? null : this.targets.refusalForUrl(defaultHook);
-    if (refusal !== null) throw new ErrandError('validation_error', `async.webhook_url: ${refusal}`, { field: 'async.webhook_url' });
-    const secrets = new SecretBook(config.webhooks.secret, config.webhooks.secrets);
-    if (secrets.empty) log.warn('webhooks.secret is not set: webhook deliveries are sent unsigned');
-    this.webhooks = new WebhookDeliverer({
-      store,
-      clock: this.clock,
-      log,
-      owner: this.nodeId,
-      retries: config.async.webhook_retries,
-      timeoutMs: config.async.webhook_timeout,
-      backoffMs: config.webhooks.backoff,
-      concurrency: config.webhooks.concurrency,
-      maxResponseBytes: config.webhooks.max_response_bytes,
-      leaseMs: config.webhooks.lease,
-      pollMs: config.engine.poll_interval,
-      secrets,
-      targets: this.targets,
-      resolve: withHosts(config.webhooks.hosts, options.resolve ?? systemResolver),
-    });
-    const wakeWebhooks = ({ request }: { request: Request }) => {
-      // A request's own webhook, or its batch's (written when the last item ends).
-      if (request.webhook_url !== null || request.batch_id !== null) this.webhooks.wake();
-    };
-    for (const name of ['request:completed', 'request:failed', 'request:cancelled'] as const) this.events.on(name, wakeWebhooks);
-    this.retention = new RetentionCleaner({
-      store,
-      clock: this.clock,
-      log,
-      ttlMs: config.retention.ttl,
-      tombstoneTtlMs: config.retention.tombstone_ttl,
-      intervalMs: config.retention.sweep_interval,
-    });
+    this.dispatcher = this.services.dispatcher;
+    this.webhooks = this.services.webhooks;
+    this.targets = this.services.targets;
+    this.estimator = this.services.estimator;
   }
 
   /** Recovers requests left by a previous process, then starts claiming. */
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
-    await this.rescuer.start();
-    await this.webhooks.start();
-    this.retention.start();
-    this.dispatcher.start();
+    const { rescuer, webhooks, retention, dispatcher } = this.services;
+    await rescuer.start();
+    await webhooks.start();
+    await retention.start();
+    await dispatcher.start();
   }
 
   /** How long a new request of `operation` with `input` is likely to take, queue included (null when unknown). */
@@ -446,28 +374,20 @@ export class Engine {
   async stop(graceMs = 0): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'stopping';
-    this.rescuer.stop();
-    this.retention.stop();
-    await this.dispatcher.stop(graceMs);
+    const { rescuer, retention, dispatcher, webhooks, fetcher } = this.services;
+    // No new sweep starts; one in progress is awaited below, alongside the drain.
+    const sweeps = Promise.all([rescuer.stop(), retention.stop()]);
+    await dispatcher.stop(graceMs);
     // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
-    await this.webhooks.stop();
-    await this.fetcher.close();
+    await webhooks.stop();
+    await sweeps;
+    await fetcher.close();
     this.stopping.abort();
     this.state = 'stopped';
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
-  }
-
-  /** Runs one lease-rescue sweep now (tests, admin tooling). */
-  rescueNow(): Promise<number> {
-    return this.rescuer.sweep();
-  }
-
-  /** Runs one retention sweep now (tests, admin tooling). */
-  purgeNow(): Promise<number> {
-    return this.retention.sweep();
   }
 
   /**

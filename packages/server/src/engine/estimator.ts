@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import { histogramQuantile, type Request } from '../model/index.js';
 import type { Operation } from '../operations/index.js';
 import type { OperationStats, Store } from '../store/index.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock/index.js';
 
 export interface Estimate {
   lowMs: number;

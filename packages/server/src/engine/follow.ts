@@ -33,7 +33,7 @@
  */
 import { isTerminal, type Request, type RequestEvent, type RequestStatus } from '../model/index.js';
 import type { RequestSummary, Store } from '../store/index.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock/index.js';
 import type { EngineEventMap, EngineEvents } from './events.js';
 
 /** Event-log entries read from the store per page while replaying. */

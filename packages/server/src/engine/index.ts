@@ -1,5 +1,3 @@
-export { DatabaseClock, sleep, systemClock } from './clock.js';
-export type { Clock, DatabaseClockOptions, TimerHandle } from './clock.js';
 export { Engine, newNodeId } from './engine.js';
 export type { EngineOptions, SubmitBatchParams, SubmitParams, SubmitWithKeyParams } from './engine.js';
 export { EngineEvents } from './events.js';

@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import type { RetryPolicies, Store } from '../store/index.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock } from '../clock/index.js';
+import { logFailures, PeriodicTask, type Service } from '../services/index.js';
 import { eventNameForTransition, type EngineEvents } from './events.js';
 
 export interface LeaseRescuerOptions {
@@ -24,14 +25,20 @@ export interface LeaseRescuerOptions {
   onRescued: () => void;
 }
 
-export class LeaseRescuer {
-  private timer: TimerHandle | undefined;
-  private stopped = false;
+export class LeaseRescuer implements Service {
+  private readonly periodic: PeriodicTask;
   private started = false;
+  private stopped = false;
   private readonly log: Logger;
 
   constructor(private readonly options: LeaseRescuerOptions) {
     this.log = options.log.child({ component: 'lease-rescuer' });
+    this.periodic = new PeriodicTask({
+      clock: options.clock,
+      intervalMs: options.intervalMs,
+      run: () => this.sweep(),
+      onError: logFailures(this.log, { failed: 'lease rescue sweep failed' }),
+    });
   }
 
   /** Runs the first sweep (awaited, so recovery happens before new work is claimed), then sweeps periodically. */
@@ -47,7 +54,7 @@ export class LeaseRescuer {
       if (exclusiveAccess) throw err;
       this.log.error({ err }, 'lease rescue sweep failed; will try again');
     }
-    this.schedule();
+    await this.periodic.start();
   }
 
   /** One sweep; returns how many requests were rescued. */
@@ -76,21 +83,13 @@ export class LeaseRescuer {
     return total;
   }
 
-  stop(): void {
+  /** No sweep starts after this; one in progress is awaited. */
+  async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    await this.periodic.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.stop();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.options.clock.setTimeout(() => {
-      this.sweep()
-        .catch((err: unknown) => this.log.error({ err }, 'lease rescue sweep failed'))
-        .finally(() => this.schedule());
-    }, this.options.intervalMs);
+    await this.stop();
   }
 }

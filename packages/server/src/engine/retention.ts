@@ -10,7 +10,8 @@
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock } from '../clock/index.js';
+import { logFailures, PeriodicTask, type Service } from '../services/index.js';
 
 export interface RetentionCleanerOptions {
   store: Store;
@@ -24,20 +25,23 @@ export interface RetentionCleanerOptions {
 
 const BATCH = 500;
 
-export class RetentionCleaner {
-  private timer: TimerHandle | undefined;
-  private stopped = false;
-  private started = false;
+export class RetentionCleaner implements Service {
+  private readonly periodic: PeriodicTask;
   private readonly log: Logger;
 
   constructor(private readonly options: RetentionCleanerOptions) {
     this.log = options.log.child({ component: 'retention' });
+    this.periodic = new PeriodicTask({
+      clock: options.clock,
+      intervalMs: options.intervalMs,
+      run: () => this.sweep(),
+      onError: logFailures(this.log, { failed: 'retention sweep failed' }),
+    });
   }
 
-  start(): void {
-    if (this.started || this.stopped) return;
-    this.started = true;
-    this.schedule();
+  /** Sweeps every `intervalMs` from now on. */
+  start(): Promise<void> {
+    return this.periodic.start();
   }
 
   /** Purges everything due now; returns how many requests were deleted. */
@@ -58,21 +62,12 @@ export class RetentionCleaner {
     return total;
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) this.options.clock.clearTimeout(this.timer);
+  /** No sweep starts after this; one in progress is awaited. */
+  async stop(): Promise<void> {
+    await this.periodic.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.stop();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.options.clock.setTimeout(() => {
-      this.sweep()
-        .catch((err: unknown) => this.log.error({ err }, 'retention sweep failed'))
-        .finally(() => this.schedule());
-    }, this.options.intervalMs);
+    await this.stop();
   }
 }

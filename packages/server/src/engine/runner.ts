@@ -15,7 +15,7 @@ import { classifyFailure, type Progress, type Request, type RequestError } from 
 import type { Operation, OperationContext } from '../operations/index.js';
 import type { GuardedFetcher } from '../net/index.js';
 import { failureOutcome, type Store, type Transition } from '../store/index.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock/index.js';
 import { eventNameForTransition, type EngineEvents } from './events.js';
 
 export interface RunnerDeps {

@@ -13,7 +13,7 @@
  *   reads cannot grow the server's memory without bound.
  */
 import type { FastifyReply } from 'fastify';
-import type { Clock, TimerHandle } from '../engine/index.js';
+import type { Clock, TimerHandle } from '../clock/index.js';
 
 export interface SseEvent {
   id?: string | number | undefined;

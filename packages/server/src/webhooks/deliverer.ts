@@ -8,7 +8,7 @@
  * or hanging receiver holds one slot for at most `async.webhook_timeout`. It
  * wakes when a request with a webhook ends (the engine calls `wake()`), when
  * the next delivery falls due (a timer on the injected clock), and at least
- * every `pollMs`. A failed attempt is retried after `backoff[n-1]` (the last
+ * every `pollMs` (the shared claim loop, services/claimLoop.ts). A failed attempt is retried after `backoff[n-1]` (the last
  * entry repeats) until `async.webhook_retries` retries are spent.
  *
  * Crash and shutdown: leases of a dead node expire and are taken back by
@@ -19,9 +19,10 @@
  */
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
-import type { Clock, TimerHandle } from '../engine/index.js';
+import type { Clock } from '../clock/index.js';
 import type { Delivery } from '../model/index.js';
 import { systemResolver, type Resolver, type TargetPolicy } from '../net/index.js';
+import { ClaimLoop, logFailures, type Service } from '../services/index.js';
 import type { Store } from '../store/index.js';
 import { DeliveryEvents } from './events.js';
 import { sendWebhook } from './send.js';
@@ -57,21 +58,36 @@ interface InFlight {
   done: Promise<void>;
 }
 
-export class WebhookDeliverer {
+export class WebhookDeliverer implements Service {
   readonly events = new DeliveryEvents();
   private readonly agent: Agent;
   private readonly inFlight = new Map<string, InFlight>();
+  private readonly loop: ClaimLoop<Delivery>;
   private state: 'new' | 'running' | 'stopped' = 'new';
-  private timer: TimerHandle | null = null;
-  private pumping = false;
-  private again = false;
-  /** Claim passes that failed in a row (the store is unreachable). */
-  private failures = 0;
 
   constructor(private readonly o: DelivererOptions) {
     this.agent = new Agent({
       connect: { lookup: o.targets.lookup(o.resolve ?? systemResolver) as never, timeout: o.timeoutMs },
       keepAliveTimeout: 4_000,
+    });
+    this.loop = new ClaimLoop<Delivery>({
+      clock: o.clock,
+      pollMs: o.pollMs,
+      free: () => o.concurrency - this.inFlight.size,
+      claim: (limit) => o.store.deliveryClaim({ owner: o.owner, now: o.clock.now(), leaseMs: o.leaseMs, limit }),
+      run: (delivery) => this.launch(delivery),
+      release: async (delivery) => {
+        await o.store.deliveryRelease({ id: delivery.id, owner: o.owner, attempt: delivery.attempt, now: o.clock.now() });
+      },
+      // Until the next delivery is due or a lease expires (then rescued before the pass).
+      nextDueAt: () => o.store.deliveryNextDueAt(),
+      beforeTimedPass: () => this.rescue(false),
+      onFailure: logFailures(o.log, {
+        failed: 'webhook deliverer could not claim; will try again',
+        stillFailing: 'webhook deliverer still cannot claim; backing off',
+        repeats: 'doubling',
+      }),
+      onRecovered: (failures) => o.log.info({ failures }, 'webhook deliverer reaches the store again'),
     });
   }
 
@@ -85,21 +101,19 @@ export class WebhookDeliverer {
     if (this.state !== 'new') return;
     this.state = 'running';
     await this.rescue(this.o.store.capabilities.exclusiveAccess);
-    this.wake();
+    if (this.state === 'running') this.loop.start();
   }
 
   /** Looks for due deliveries now. */
   wake(): void {
-    if (this.state !== 'running') return;
-    void this.pump();
+    this.loop.wake();
   }
 
   /** Stops claiming, aborts sends in flight and releases them (they go out after a restart). Idempotent. */
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    if (this.timer) this.o.clock.clearTimeout(this.timer);
-    this.timer = null;
+    await this.loop.stop();
     for (const { controller } of this.inFlight.values()) controller.abort(SHUTDOWN);
     await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
     await this.agent.destroy().catch(() => undefined);
@@ -120,64 +134,6 @@ export class WebhookDeliverer {
     } catch (err) {
       this.o.log.error({ err }, 'webhook delivery rescue failed');
     }
-  }
-
-  private async pump(): Promise<void> {
-    if (this.pumping) {
-      this.again = true;
-      return;
-    }
-    this.pumping = true;
-    try {
-      for (let round = 0; round < 1000; round++) {
-        this.again = false;
-        const free = this.o.concurrency - this.inFlight.size;
-        if (this.state !== 'running' || free <= 0) break;
-        const claimed = await this.o.store.deliveryClaim({
-          owner: this.o.owner,
-          now: this.o.clock.now(),
-          leaseMs: this.o.leaseMs,
-          limit: free,
-        });
-        for (const delivery of claimed) this.launch(delivery);
-        if (claimed.length < free && !this.again) break;
-      }
-      await this.arm();
-      if (this.failures > 0) this.o.log.info({ failures: this.failures }, 'webhook deliverer reaches the store again');
-      this.failures = 0;
-    } catch (err) {
-      // The store is down (or failing): back off up to 16 polls, and say so once, then quietly.
-      this.failures += 1;
-      const backoff = Math.min(this.o.pollMs * 2 ** (this.failures - 1), this.o.pollMs * 16);
-      if (this.failures === 1) this.o.log.error({ err }, 'webhook deliverer could not claim; will try again');
-      else if (Number.isInteger(Math.log2(this.failures)))
-        this.o.log.warn({ err, failures: this.failures, retry_in_ms: backoff }, 'webhook deliverer still cannot claim; backing off');
-      this.armIn(backoff);
-    } finally {
-      this.pumping = false;
-    }
-    // A wake-up that arrived while this pass was arming its timer must not be lost.
-    if (this.again && this.state === 'running') void this.pump();
-  }
-
-  /**
-   * Sleeps until the next delivery is due (or a lease expires), at most `pollMs`.
-   * With every slot busy it does not arm: the next finished send wakes it.
-   */
-  private async arm(): Promise<void> {
-    if (this.state !== 'running' || this.inFlight.size >= this.o.concurrency) return;
-    const due = await this.o.store.deliveryNextDueAt();
-    const now = this.o.clock.now();
-    this.armIn(due === null ? this.o.pollMs : Math.min(this.o.pollMs, Math.max(0, due - now)));
-  }
-
-  private armIn(ms: number): void {
-    if (this.state !== 'running') return;
-    if (this.timer) this.o.clock.clearTimeout(this.timer);
-    this.timer = this.o.clock.setTimeout(() => {
-      this.timer = null;
-      void this.rescue(false).then(() => this.wake());
-    }, ms);
   }
 
   private launch(delivery: Delivery): void {

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startCluster, type Cluster } from '../../src/cluster/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { systemClock } from '../../src/engine/index.js';
+import { systemClock } from '../../src/clock/index.js';
 import type { Request, RequestEvent } from '../../src/model/index.js';
 import { createServer, type ErrandServer } from '../../src/server.js';
 import { DELIVERIES_CHANNEL, EVENTS_CHANNEL, NotifyListener, postgresNotifications } from '../../src/store/index.js';

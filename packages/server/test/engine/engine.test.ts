@@ -307,7 +307,7 @@ describe('engine', () => {
     const r = await submit(h, 'hang');
     await claimed;
     for (let i = 0; i < 10; i++) await h.clock.advance(1000);
-    await h.server.engine.rescueNow();
+    await h.server.engine.services.rescuer.sweep();
     const now = await get(h, r.id);
     assert.equal(now.status, 'processing');
     assert.equal(now.attempt, 1);

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../src/engine/index.js';
+import type { Clock, TimerHandle } from '../../src/clock/index.js';
 
 interface Timer {
   id: number;

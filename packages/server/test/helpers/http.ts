@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config/index.js';
-import type { Clock } from '../../src/engine/index.js';
+import type { Clock } from '../../src/clock/index.js';
 import { isTerminal, type Request } from '../../src/model/index.js';
 import { createServer, type CreateServerOptions, type ErrandServer } from '../../src/server.js';
 import { SAFETY_NET_MS } from './timing.js';

@@ -300,7 +300,7 @@ describe('who may read', () => {
       const done = await h.server.engine.waitForTerminal(id, 5000);
       assert.equal(done?.status, 'completed');
       await h.clock.advance(61_000);
-      assert.equal(await h.server.engine.purgeNow(), 1);
+      assert.equal(await h.server.engine.services.retention.sweep(), 1);
       const gone = await h.server.app.inject({ method: 'GET', url: `/v1/requests/${id}/events` });
       assert.equal(gone.statusCode, 410, gone.body);
       assert.equal(errorOf(gone).type, 'request_gone');

@@ -406,7 +406,7 @@ describe('410 Gone after retention purges a request', () => {
     const id = await completed(h);
     const before = body(await get(h, `/v1/requests/${id}`));
     await h.clock.advance(61_000);
-    assert.equal(await h.server.engine.purgeNow(), 1);
+    assert.equal(await h.server.engine.services.retention.sweep(), 1);
 
     for (const [method, url] of [
       ['GET', `/v1/requests/${id}`],
@@ -444,7 +444,7 @@ describe('410 Gone after retention purges a request', () => {
     const expired = await get(h, `/v1/requests/${id}`);
     assert.equal(expired.statusCode, 404);
     assert.equal(errorOf(expired).type, 'request_not_found');
-    await h.server.engine.purgeNow();
+    await h.server.engine.services.retention.sweep();
     assert.equal((await get(h, `/v1/requests/${id}`)).statusCode, 404);
   });
 
@@ -454,7 +454,7 @@ describe('410 Gone after retention purges a request', () => {
     const cancelled = await inject(h, { method: 'DELETE', url: `/v1/requests/${r.id}` });
     assert.equal(cancelled.statusCode, 200);
     await h.clock.advance(61_000);
-    await h.server.engine.purgeNow();
+    await h.server.engine.services.retention.sweep();
     const res = await get(h, `/v1/requests/${r.id}`);
     assert.equal(res.statusCode, 410);
     assert.equal(errorOf(res).status, 'cancelled');

@@ -237,7 +237,7 @@ describe('POST /v1/requests/{id}/retry', () => {
     const h = await harness(t);
     const original = await failedRequest(h);
     await h.clock.advance(61_000);
-    assert.equal(await h.server.engine.purgeNow(), 1);
+    assert.equal(await h.server.engine.services.retention.sweep(), 1);
 
     const gone = await retry(h, original.id);
     assert.equal(gone.statusCode, 410, gone.body);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import type pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
-import { DatabaseClock, systemClock } from '../../src/engine/index.js';
+import { DatabaseClock, systemClock } from '../../src/clock/index.js';
 import { createServer } from '../../src/server.js';
 import { ErrandError } from '../../src/model/index.js';
 import { applicationName, openStore, PostgresStore } from '../../src/store/index.js';
@@ -236,7 +236,7 @@ describe('postgres: the database clock', () => {
     await local.advance(200_000);
     assert.equal(clock.now(), T0 + 320_000 - 100_000);
     assert.equal(reads, 6);
-    clock.stop();
+    await clock.stop();
     await local.advance(600_000);
     assert.equal(reads, 6, 'no refresh after stop');
   });

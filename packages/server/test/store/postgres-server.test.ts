@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { DatabaseClock } from '../../src/engine/index.js';
+import { DatabaseClock } from '../../src/clock/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { json, startHttpServer } from '../helpers/http.js';
 import { dropSchema, freshSchema, pgClient, pgSkipReason, schemaUrl } from '../helpers/pg.js';

@@ -15,7 +15,7 @@
  * Time comes from the engine's clock.
  */
 import { isIPv6 } from 'node:net';
-import type { Clock } from '../../engine/index.js';
+import type { Clock } from '../../clock/index.js';
 import { ErrandError } from '../../model/index.js';
 
 export const ADDRESSES_MAX = 10_000;

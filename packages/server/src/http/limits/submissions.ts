@@ -12,7 +12,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { LimitsConfig } from '../../config/index.js';
-import type { Clock } from '../../engine/index.js';
+import type { Clock } from '../../clock/index.js';
 import { ErrandError } from '../../model/index.js';
 import type { RateLimitTake, RateLimitTakeParams } from '../../store/index.js';
 

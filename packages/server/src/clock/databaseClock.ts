@@ -1,51 +1,9 @@
 /**
- * Time, injected. The engine never calls Date.now() or setTimeout directly, so
- * tests drive retries, leases and timeouts with a manual clock in milliseconds
- * instead of waiting for them.
+ * The local clock shifted onto the database's, for nodes sharing one database.
+ * Its refresh is a periodic task (services/periodic.ts).
  */
-
-/** An opaque timer handle. */
-export type TimerHandle = { readonly __timer: unique symbol } | object;
-
-export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
-  /** Calls `fn` after `ms`; the timer never keeps the process alive. */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const timer = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));
-    timer.unref();
-    return timer;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-};
-
-/** Resolves after `ms` on `clock`, or rejects with the signal's reason when it aborts first. */
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clock.clearTimeout(handle);
-      reject(signal?.reason);
-    };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+import { PeriodicTask } from '../services/index.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 export interface DatabaseClockOptions {
   /** Reads the database's clock (epoch ms), e.g. PostgresStore.dbNow. */
@@ -73,11 +31,16 @@ export class DatabaseClock implements Clock {
   offsetMs = 0;
   private readonly local: Clock;
   private last = -Infinity;
-  private timer: TimerHandle | undefined;
-  private stopped = false;
+  private readonly refresher: PeriodicTask;
 
   private constructor(private readonly options: DatabaseClockOptions) {
     this.local = options.local ?? systemClock;
+    this.refresher = new PeriodicTask({
+      clock: this.local,
+      intervalMs: options.refreshMs ?? 60_000,
+      run: () => this.refresh(),
+      onError: (err) => options.onError?.(err),
+    });
   }
 
   /** Measures the offset once (rejects when the database cannot be read), then keeps it fresh until `stop()`. */
@@ -87,7 +50,7 @@ export class DatabaseClock implements Clock {
       // Every sample so far was too slow to trust: take the next one as it comes rather than none.
       await clock.refresh(Infinity);
     }
-    clock.schedule();
+    await clock.refresher.start();
     return clock;
   }
 
@@ -115,18 +78,12 @@ export class DatabaseClock implements Clock {
     return true;
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.timer !== undefined) this.local.clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Stops refreshing (no refresh starts after this; one in progress is awaited). The offset stays. */
+  stop(): Promise<void> {
+    return this.refresher.stop();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.local.setTimeout(() => {
-      this.refresh()
-        .catch((err: unknown) => this.options.onError?.(err))
-        .finally(() => this.schedule());
-    }, this.options.refreshMs ?? 60_000);
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 }

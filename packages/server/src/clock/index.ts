@@ -1,0 +1,4 @@
+export { sleep, systemClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { DatabaseClock } from './databaseClock.js';
+export type { DatabaseClockOptions } from './databaseClock.js';
