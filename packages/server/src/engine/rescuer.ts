@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { RetryPolicies, Store } from '../store/index.js';
 import type { Clock } from '../clock/index.js';
-import { logFailures, PeriodicTask, type Service } from '../services/index.js';
+import { PeriodicSweeper } from '../services/index.js';
 import { eventNameForTransition, type EngineEvents } from './events.js';
 
 export interface LeaseRescuerOptions {
@@ -25,24 +25,19 @@ export interface LeaseRescuerOptions {
   onRescued: () => void;
 }
 
-export class LeaseRescuer implements Service {
-  private readonly periodic: PeriodicTask;
+export class LeaseRescuer extends PeriodicSweeper {
   private started = false;
   private stopped = false;
   private readonly log: Logger;
 
   constructor(private readonly options: LeaseRescuerOptions) {
-    this.log = options.log.child({ component: 'lease-rescuer' });
-    this.periodic = new PeriodicTask({
-      clock: options.clock,
-      intervalMs: options.intervalMs,
-      run: () => this.sweep(),
-      onError: logFailures(this.log, { failed: 'lease rescue sweep failed' }),
-    });
+    const log = options.log.child({ component: 'lease-rescuer' });
+    super({ clock: options.clock, intervalMs: options.intervalMs, log, failed: 'lease rescue sweep failed' });
+    this.log = log;
   }
 
   /** Runs the first sweep (awaited, so recovery happens before new work is claimed), then sweeps periodically. */
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     if (this.started || this.stopped) return;
     this.started = true;
     const { exclusiveAccess } = this.options.store.capabilities;
@@ -58,7 +53,7 @@ export class LeaseRescuer implements Service {
   }
 
   /** One sweep; returns how many requests were rescued. */
-  async sweep(allExcept?: string): Promise<number> {
+  override async sweep(allExcept?: string): Promise<number> {
     const { store, clock, events } = this.options;
     let total = 0;
     for (let round = 0; round < 100; round++) {
@@ -84,12 +79,8 @@ export class LeaseRescuer implements Service {
   }
 
   /** No sweep starts after this; one in progress is awaited. */
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     this.stopped = true;
-    await this.periodic.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await super.stop();
   }
 }

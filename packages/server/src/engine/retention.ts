@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { Clock } from '../clock/index.js';
-import { logFailures, PeriodicTask, type Service } from '../services/index.js';
+import { PeriodicSweeper } from '../services/index.js';
 
 export interface RetentionCleanerOptions {
   store: Store;
@@ -25,23 +25,13 @@ export interface RetentionCleanerOptions {
 
 const BATCH = 500;
 
-export class RetentionCleaner implements Service {
-  private readonly periodic: PeriodicTask;
+export class RetentionCleaner extends PeriodicSweeper {
   private readonly log: Logger;
 
   constructor(private readonly options: RetentionCleanerOptions) {
-    this.log = options.log.child({ component: 'retention' });
-    this.periodic = new PeriodicTask({
-      clock: options.clock,
-      intervalMs: options.intervalMs,
-      run: () => this.sweep(),
-      onError: logFailures(this.log, { failed: 'retention sweep failed' }),
-    });
-  }
-
-  /** Sweeps every `intervalMs` from now on. */
-  start(): Promise<void> {
-    return this.periodic.start();
+    const log = options.log.child({ component: 'retention' });
+    super({ clock: options.clock, intervalMs: options.intervalMs, log, failed: 'retention sweep failed' });
+    this.log = log;
   }
 
   /** Purges everything due now; returns how many requests were deleted. */
@@ -60,14 +50,5 @@ export class RetentionCleaner implements Service {
     for (let round = 0; round < 1000; round++) if ((await store.idempotencyPurgeExpired({ now, limit: BATCH })) < BATCH) break;
     if (total > 0) this.log.info({ purged: total }, 'purged finished requests past retention.ttl');
     return total;
-  }
-
-  /** No sweep starts after this; one in progress is awaited. */
-  async stop(): Promise<void> {
-    await this.periodic.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
   }
 }

@@ -1,5 +1,5 @@
 export { ClaimLoop } from './claimLoop.js';
 export type { ClaimLoopOptions } from './claimLoop.js';
 export { logFailures } from './failures.js';
-export { PeriodicTask } from './periodic.js';
+export { PeriodicSweeper, PeriodicTask } from './periodic.js';
 export type { Service } from './service.js';

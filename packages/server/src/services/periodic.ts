@@ -7,7 +7,8 @@
  * refresh are all this.
  */
 import type { Clock, TimerHandle } from '../clock/index.js';
-import type { FailureReporter } from './failures.js';
+import type { Logger } from 'pino';
+import { logFailures, type FailureReporter } from './failures.js';
 import type { Service } from './service.js';
 
 export interface PeriodicTaskOptions {
@@ -64,5 +65,49 @@ export class PeriodicTask implements Service {
     }
     this.current = undefined;
     this.schedule();
+  }
+}
+
+export interface SweeperOptions {
+  clock: Clock;
+  /** Wait between sweeps, ms. */
+  intervalMs: number;
+  /** Where failed sweeps are logged (the first at error, then warn). */
+  log: Logger;
+  /** The message a failed sweep is logged with. */
+  failed: string;
+}
+
+/**
+ * A service whose work is one `sweep()` run periodically (the lease rescuer,
+ * retention): the periodic task, its failure logging and the lifecycle, once.
+ */
+export abstract class PeriodicSweeper implements Service {
+  protected readonly periodic: PeriodicTask;
+
+  constructor(options: SweeperOptions) {
+    this.periodic = new PeriodicTask({
+      clock: options.clock,
+      intervalMs: options.intervalMs,
+      run: () => this.sweep(),
+      onError: logFailures(options.log, { failed: options.failed }),
+    });
+  }
+
+  /** One sweep now; resolves with how many things it handled. */
+  abstract sweep(): Promise<number>;
+
+  /** Sweeps every `intervalMs` from now on. */
+  start(): Promise<void> {
+    return this.periodic.start();
+  }
+
+  /** No sweep starts after this; one in progress is awaited. */
+  async stop(): Promise<void> {
+    await this.periodic.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 }

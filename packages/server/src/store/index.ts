@@ -1,5 +1,4 @@
 export { openStore } from './open.js';
-export type { OpenStoreOptions } from './open.js';
 export {
   applicationName,
   DELIVERIES_CHANNEL,
@@ -8,80 +7,8 @@ export {
   PostgresStore,
   postgresNotifications,
 } from './postgres/index.js';
-export type { NotifyListenerOptions } from './postgres/index.js';
-export type { MigrationReport, PostgresStoreOptions } from './postgres/index.js';
 export { SqliteStore } from './sqlite/index.js';
-export type { SqliteStoreOptions } from './sqlite/index.js';
-export type {
-  DeliveryNotification,
-  EventNotification,
-  Listen,
-  ListenOptions,
-  NotificationSource,
-  NotificationStats,
-  NotificationSubscription,
-  NotificationTimers,
-  StoreNotification,
-} from './notifications.js';
-export type {
-  DeliveryAttemptOutcome,
-  DeliveryClaimParams,
-  DeliveryClaimRef,
-  DeliveryCompleteParams,
-  DeliveryFailParams,
-  DeliveryListForRequestParams,
-  DeliveryRedeliverParams,
-  DeliveryReleaseParams,
-  DeliveryRescueExpiredParams,
-  RedeliverOutcome,
-} from './deliveryParams.js';
-export type {
-  BatchGetByIdParams,
-  BatchInsertParams,
-  BatchPurgeEmptyParams,
-  CancelOutcome,
-  ClaimRef,
-  ExpiredPurgeParams,
-  IdempotencyKeyParams,
-  IdempotentInsert,
-  OperationStats,
-  OperationStatsGetParams,
-  OperationStatsRecordParams,
-  RequestCountsParams,
-  RequestGetByRetryOfParams,
-  RequestInsertIdempotentParams,
-  Tombstone,
-  TombstoneGetParams,
-  EventAppendParams,
-  EventListAfterParams,
-  LeaseExtendParams,
-  LeaseRescueExpiredParams,
-  NewRequest,
-  RateLimitTake,
-  RateLimitTakeParams,
-  RequestCancelParams,
-  RequestClaimParams,
-  RequestCompleteParams,
-  RequestCounts,
-  RequestFailParams,
-  RequestGetByIdParams,
-  RequestInsertParams,
-  RequestListParams,
-  RequestNextRunAtParams,
-  RequestProgressParams,
-  RequestPurgeFinishedParams,
-  RequestReleaseParams,
-  RequestRetryParams,
-  RequestStats,
-  RequestStatsBucket,
-  RequestStatsParams,
-  RequestSummary,
-  OperationRequestStats,
-  DurationPercentiles,
-  Store,
-  StoreCapabilities,
-  Transition,
-  TransitionKind,
-} from './store.js';
+export type { EventNotification, ListenOptions, NotificationSource, NotificationSubscription, StoreNotification } from './notifications.js';
+export type * from './store.js';
 export { failureOutcome, retryDelayMs } from './rules.js';
-export type { FailureOutcome, RetryPolicies } from './rules.js';
+export type { RetryPolicies } from './rules.js';

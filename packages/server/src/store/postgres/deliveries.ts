@@ -9,15 +9,7 @@
  */
 import type pg from 'pg';
 import type { Delivery, DeliveryError, DeliveryWithAttempts, Request } from '../../model/index.js';
-import type {
-  DeliveryClaimParams,
-  DeliveryCompleteParams,
-  DeliveryFailParams,
-  DeliveryRedeliverParams,
-  DeliveryReleaseParams,
-  DeliveryRescueExpiredParams,
-  RedeliverOutcome,
-} from '../deliveryParams.js';
+import type * as D from '../deliveryParams.js';
 import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
 import { batchFromRow, type BatchRow } from '../rows.js';
 import { batchDelivery, mayFinishBatch, requestDelivery, type NewDelivery } from '../rules.js';
@@ -60,7 +52,7 @@ export async function insertOutboxRows(tx: Tx, request: Request, now: number): P
   await insertDelivery(tx, done);
 }
 
-export async function claimDeliveries(pool: pg.Pool, p: DeliveryClaimParams): Promise<Delivery[]> {
+export async function claimDeliveries(pool: pg.Pool, p: D.DeliveryClaimParams): Promise<Delivery[]> {
   if (p.limit <= 0) return [];
   return transaction(pool, async (tx) => {
     const { rows } = await tx.query<DeliveryRow>(
@@ -76,7 +68,7 @@ export async function claimDeliveries(pool: pg.Pool, p: DeliveryClaimParams): Pr
   });
 }
 
-async function recordAttempt(tx: Tx, row: DeliveryRow, p: DeliveryCompleteParams, error: DeliveryError | null): Promise<void> {
+async function recordAttempt(tx: Tx, row: DeliveryRow, p: D.DeliveryCompleteParams, error: DeliveryError | null): Promise<void> {
   // The delivery row is locked by the guarded update before this, so MAX(seq) + 1 cannot race.
   await tx.query(
     `INSERT INTO delivery_attempts (delivery_id, seq, series, attempt, started_at, duration_ms, status_code, error, response_excerpt)
@@ -96,7 +88,7 @@ async function recordAttempt(tx: Tx, row: DeliveryRow, p: DeliveryCompleteParams
 
 const GUARD = `WHERE id = $1 AND status = 'delivering' AND lease_owner = $2 AND attempt = $3`;
 
-export async function completeDelivery(pool: pg.Pool, p: DeliveryCompleteParams): Promise<Delivery | null> {
+export async function completeDelivery(pool: pg.Pool, p: D.DeliveryCompleteParams): Promise<Delivery | null> {
   return transaction(pool, async (tx) => {
     const { rows } = await tx.query<DeliveryRow>(
       `UPDATE deliveries
@@ -111,7 +103,7 @@ export async function completeDelivery(pool: pg.Pool, p: DeliveryCompleteParams)
   });
 }
 
-export async function failDelivery(pool: pg.Pool, p: DeliveryFailParams): Promise<Delivery | null> {
+export async function failDelivery(pool: pg.Pool, p: D.DeliveryFailParams): Promise<Delivery | null> {
   return transaction(pool, async (tx) => {
     const { rows } = await tx.query<DeliveryRow>(
       `UPDATE deliveries
@@ -128,7 +120,7 @@ export async function failDelivery(pool: pg.Pool, p: DeliveryFailParams): Promis
   });
 }
 
-export async function releaseDelivery(pool: pg.Pool, p: DeliveryReleaseParams): Promise<boolean> {
+export async function releaseDelivery(pool: pg.Pool, p: D.DeliveryReleaseParams): Promise<boolean> {
   const { rowCount } = await query(
     pool,
     `UPDATE deliveries
@@ -139,7 +131,7 @@ export async function releaseDelivery(pool: pg.Pool, p: DeliveryReleaseParams): 
   return rowCount === 1;
 }
 
-export async function rescueDeliveries(pool: pg.Pool, p: DeliveryRescueExpiredParams): Promise<number> {
+export async function rescueDeliveries(pool: pg.Pool, p: D.DeliveryRescueExpiredParams): Promise<number> {
   const { rowCount } = await query(
     pool,
     `UPDATE deliveries
@@ -153,8 +145,8 @@ export async function rescueDeliveries(pool: pg.Pool, p: DeliveryRescueExpiredPa
   return rowCount ?? 0;
 }
 
-export async function redeliver(pool: pg.Pool, p: DeliveryRedeliverParams): Promise<RedeliverOutcome> {
-  return transaction(pool, async (tx): Promise<RedeliverOutcome> => {
+export async function redeliver(pool: pg.Pool, p: D.DeliveryRedeliverParams): Promise<D.RedeliverOutcome> {
+  return transaction(pool, async (tx): Promise<D.RedeliverOutcome> => {
     const current = (await tx.query<DeliveryRow>('SELECT * FROM deliveries WHERE id = $1 FOR UPDATE', [p.id])).rows[0];
     if (!current || current.request_id !== p.requestId) return { outcome: 'not_found' };
     const { rows } = await tx.query<DeliveryRow>(

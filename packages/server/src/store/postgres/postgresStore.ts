@@ -11,57 +11,8 @@
  */
 import type pg from 'pg';
 import type { Batch, Delivery, DeliveryWithAttempts, Request, RequestEvent } from '../../model/index.js';
-import type {
-  DeliveryClaimParams,
-  DeliveryCompleteParams,
-  DeliveryFailParams,
-  DeliveryListForRequestParams,
-  DeliveryRedeliverParams,
-  DeliveryReleaseParams,
-  DeliveryRescueExpiredParams,
-  RedeliverOutcome,
-} from '../deliveryParams.js';
-import type {
-  BatchGetByIdParams,
-  BatchInsertParams,
-  BatchPurgeEmptyParams,
-  CancelOutcome,
-  EventAppendParams,
-  EventListAfterParams,
-  ExpiredPurgeParams,
-  IdempotentInsert,
-  LeaseExtendParams,
-  LeaseRescueExpiredParams,
-  OperationStats,
-  OperationStatsGetParams,
-  OperationStatsRecordParams,
-  RateLimitTake,
-  RateLimitTakeParams,
-  RequestCancelParams,
-  RequestClaimParams,
-  RequestCompleteParams,
-  RequestCounts,
-  RequestCountsParams,
-  RequestFailParams,
-  RequestGetByIdParams,
-  RequestGetByRetryOfParams,
-  RequestInsertIdempotentParams,
-  RequestInsertParams,
-  RequestListParams,
-  RequestNextRunAtParams,
-  RequestProgressParams,
-  RequestPurgeFinishedParams,
-  RequestReleaseParams,
-  RequestRetryParams,
-  RequestStats,
-  RequestStatsParams,
-  RequestSummary,
-  Store,
-  StoreCapabilities,
-  Tombstone,
-  TombstoneGetParams,
-  Transition,
-} from '../store.js';
+import type * as D from '../deliveryParams.js';
+import type * as S from '../store.js';
 import type { Listen } from '../notifications.js';
 import * as batches from './batches.js';
 import { requestClaim } from './claim.js';
@@ -82,8 +33,8 @@ import { rateLimitTake } from './rateLimits.js';
 import * as requests from './requests.js';
 import * as retention from './retention.js';
 
-export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { kind: 'postgres', exclusiveAccess: false, timePrecisionMs: 1 };
+export class PostgresStore implements S.Store {
+  readonly capabilities: S.StoreCapabilities = { kind: 'postgres', exclusiveAccess: false, timePrecisionMs: 1 };
   /** The connection settings (schema, server options), for a LISTEN connection beside the pool. */
   readonly settings: ConnectionSettings;
   private readonly pool: pg.Pool;
@@ -124,54 +75,56 @@ export class PostgresStore implements Store {
     return this.closing;
   }
 
-  batchInsert = (p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> =>
+  batchInsert = (p: S.BatchInsertParams): Promise<{ batch: Batch; transitions: S.Transition[] }> =>
     this.call((db) => batches.batchInsert(db, p));
-  batchGetById = (p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> =>
+  batchGetById = (p: S.BatchGetByIdParams): Promise<{ batch: Batch; items: S.RequestSummary[] } | null> =>
     this.call((db) => batches.batchGetById(db, p));
-  batchPurgeEmpty = (p: BatchPurgeEmptyParams): Promise<number> => this.call((db) => batches.batchPurgeEmpty(db, p));
+  batchPurgeEmpty = (p: S.BatchPurgeEmptyParams): Promise<number> => this.call((db) => batches.batchPurgeEmpty(db, p));
 
-  deliveryClaim = (p: DeliveryClaimParams): Promise<Delivery[]> => this.call((db) => outbox.claimDeliveries(db, p));
-  deliveryComplete = (p: DeliveryCompleteParams): Promise<Delivery | null> => this.call((db) => outbox.completeDelivery(db, p));
-  deliveryFail = (p: DeliveryFailParams): Promise<Delivery | null> => this.call((db) => outbox.failDelivery(db, p));
-  deliveryListForRequest = (p: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> =>
+  deliveryClaim = (p: D.DeliveryClaimParams): Promise<Delivery[]> => this.call((db) => outbox.claimDeliveries(db, p));
+  deliveryComplete = (p: D.DeliveryCompleteParams): Promise<Delivery | null> => this.call((db) => outbox.completeDelivery(db, p));
+  deliveryFail = (p: D.DeliveryFailParams): Promise<Delivery | null> => this.call((db) => outbox.failDelivery(db, p));
+  deliveryListForRequest = (p: D.DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> =>
     this.call((db) => outbox.listDeliveries(db, p.requestId));
   deliveryNextDueAt = (): Promise<number | null> => this.call((db) => outbox.nextDueAt(db));
-  deliveryRedeliver = (p: DeliveryRedeliverParams): Promise<RedeliverOutcome> => this.call((db) => outbox.redeliver(db, p));
-  deliveryRelease = (p: DeliveryReleaseParams): Promise<boolean> => this.call((db) => outbox.releaseDelivery(db, p));
-  deliveryRescueExpired = (p: DeliveryRescueExpiredParams): Promise<number> => this.call((db) => outbox.rescueDeliveries(db, p));
+  deliveryRedeliver = (p: D.DeliveryRedeliverParams): Promise<D.RedeliverOutcome> => this.call((db) => outbox.redeliver(db, p));
+  deliveryRelease = (p: D.DeliveryReleaseParams): Promise<boolean> => this.call((db) => outbox.releaseDelivery(db, p));
+  deliveryRescueExpired = (p: D.DeliveryRescueExpiredParams): Promise<number> => this.call((db) => outbox.rescueDeliveries(db, p));
 
-  eventAppend = (p: EventAppendParams): Promise<RequestEvent | null> => this.call((db) => leases.eventAppend(db, p));
-  eventListAfter = (p: EventListAfterParams): Promise<RequestEvent[]> => this.call((db) => leases.eventListAfter(db, p));
-  leaseExtend = (p: LeaseExtendParams): Promise<boolean> => this.call((db) => leases.leaseExtend(db, p));
-  leaseRescueExpired = (p: LeaseRescueExpiredParams): Promise<Transition[]> => this.call((db) => leases.leaseRescueExpired(db, p));
+  eventAppend = (p: S.EventAppendParams): Promise<RequestEvent | null> => this.call((db) => leases.eventAppend(db, p));
+  eventListAfter = (p: S.EventListAfterParams): Promise<RequestEvent[]> => this.call((db) => leases.eventListAfter(db, p));
+  leaseExtend = (p: S.LeaseExtendParams): Promise<boolean> => this.call((db) => leases.leaseExtend(db, p));
+  leaseRescueExpired = (p: S.LeaseRescueExpiredParams): Promise<S.Transition[]> => this.call((db) => leases.leaseRescueExpired(db, p));
 
-  rateLimitTake = (p: RateLimitTakeParams): Promise<RateLimitTake> => this.call((db) => rateLimitTake(db, p));
+  rateLimitTake = (p: S.RateLimitTakeParams): Promise<S.RateLimitTake> => this.call((db) => rateLimitTake(db, p));
 
-  requestCancel = (p: RequestCancelParams): Promise<CancelOutcome> => this.call((db) => requests.requestCancel(db, p));
-  requestClaim = (p: RequestClaimParams): Promise<Transition[]> => this.call((db) => requestClaim(db, p));
-  requestComplete = (p: RequestCompleteParams): Promise<Transition | null> => this.call((db) => requests.requestComplete(db, p));
-  requestCounts = (p?: RequestCountsParams): Promise<RequestCounts> => this.call((db) => requests.requestCounts(db, p));
-  requestFail = (p: RequestFailParams): Promise<Transition | null> => this.call((db) => requests.requestFail(db, p));
-  requestGetById = (p: RequestGetByIdParams): Promise<Request | null> => this.call((db) => requests.requestGetById(db, p));
-  requestGetByRetryOf = (p: RequestGetByRetryOfParams): Promise<Request | null> => this.call((db) => requests.requestGetByRetryOf(db, p));
-  requestInsert = (p: RequestInsertParams): Promise<Transition> => this.call((db) => requests.requestInsert(db, p.request));
-  requestInsertIdempotent = (p: RequestInsertIdempotentParams): Promise<IdempotentInsert> =>
+  requestCancel = (p: S.RequestCancelParams): Promise<S.CancelOutcome> => this.call((db) => requests.requestCancel(db, p));
+  requestClaim = (p: S.RequestClaimParams): Promise<S.Transition[]> => this.call((db) => requestClaim(db, p));
+  requestComplete = (p: S.RequestCompleteParams): Promise<S.Transition | null> => this.call((db) => requests.requestComplete(db, p));
+  requestCounts = (p?: S.RequestCountsParams): Promise<S.RequestCounts> => this.call((db) => requests.requestCounts(db, p));
+  requestFail = (p: S.RequestFailParams): Promise<S.Transition | null> => this.call((db) => requests.requestFail(db, p));
+  requestGetById = (p: S.RequestGetByIdParams): Promise<Request | null> => this.call((db) => requests.requestGetById(db, p));
+  requestGetByRetryOf = (p: S.RequestGetByRetryOfParams): Promise<Request | null> => this.call((db) => requests.requestGetByRetryOf(db, p));
+  requestInsert = (p: S.RequestInsertParams): Promise<S.Transition> => this.call((db) => requests.requestInsert(db, p.request));
+  requestInsertIdempotent = (p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> =>
     this.call((db) => requests.requestInsertIdempotent(db, p));
-  requestGetSummary = (p: RequestGetByIdParams): Promise<RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
-  requestList = (p: RequestListParams): Promise<RequestSummary[]> => this.call((db) => requests.requestList(db, p));
-  requestNextRunAt = (p: RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
-  requestProgress = (p: RequestProgressParams): Promise<Transition | null> => this.call((db) => requests.requestProgress(db, p));
-  requestRelease = (p: RequestReleaseParams): Promise<Transition | null> => this.call((db) => requests.requestRelease(db, p));
-  requestPurgeFinished = (p: RequestPurgeFinishedParams): Promise<number> => this.call((db) => retention.requestPurgeFinished(db, p));
-  requestRetry = (p: RequestRetryParams): Promise<Transition | null> => this.call((db) => requests.requestRetry(db, p));
-  requestStatsByOperation = (p: RequestStatsParams): Promise<RequestStats> => this.call((db) => requests.requestStatsByOperation(db, p));
+  requestGetSummary = (p: S.RequestGetByIdParams): Promise<S.RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
+  requestList = (p: S.RequestListParams): Promise<S.RequestSummary[]> => this.call((db) => requests.requestList(db, p));
+  requestNextRunAt = (p: S.RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
+  requestProgress = (p: S.RequestProgressParams): Promise<S.Transition | null> => this.call((db) => requests.requestProgress(db, p));
+  requestRelease = (p: S.RequestReleaseParams): Promise<S.Transition | null> => this.call((db) => requests.requestRelease(db, p));
+  requestPurgeFinished = (p: S.RequestPurgeFinishedParams): Promise<number> => this.call((db) => retention.requestPurgeFinished(db, p));
+  requestRetry = (p: S.RequestRetryParams): Promise<S.Transition | null> => this.call((db) => requests.requestRetry(db, p));
+  requestStatsByOperation = (p: S.RequestStatsParams): Promise<S.RequestStats> =>
+    this.call((db) => requests.requestStatsByOperation(db, p));
 
-  idempotencyPurgeExpired = (p: ExpiredPurgeParams): Promise<number> => this.call((db) => retention.idempotencyPurgeExpired(db, p));
-  operationStatsGet = (p: OperationStatsGetParams): Promise<OperationStats | null> => this.call((db) => retention.operationStatsGet(db, p));
-  operationStatsRecord = (p: OperationStatsRecordParams): Promise<OperationStats> =>
+  idempotencyPurgeExpired = (p: S.ExpiredPurgeParams): Promise<number> => this.call((db) => retention.idempotencyPurgeExpired(db, p));
+  operationStatsGet = (p: S.OperationStatsGetParams): Promise<S.OperationStats | null> =>
+    this.call((db) => retention.operationStatsGet(db, p));
+  operationStatsRecord = (p: S.OperationStatsRecordParams): Promise<S.OperationStats> =>
     this.call((db) => retention.operationStatsRecord(db, p));
-  tombstoneGet = (p: TombstoneGetParams): Promise<Tombstone | null> => this.call((db) => retention.tombstoneGet(db, p));
-  tombstonePurgeExpired = (p: ExpiredPurgeParams): Promise<number> => this.call((db) => retention.tombstonePurgeExpired(db, p));
+  tombstoneGet = (p: S.TombstoneGetParams): Promise<S.Tombstone | null> => this.call((db) => retention.tombstoneGet(db, p));
+  tombstonePurgeExpired = (p: S.ExpiredPurgeParams): Promise<number> => this.call((db) => retention.tombstonePurgeExpired(db, p));
 
   /** Runs `fn` on the pool; once closed, rejects (as SQLite's store does) so a late call fails clearly instead of hanging. */
   private call<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {

@@ -26,28 +26,7 @@ import {
   type SummaryRow,
 } from '../rows.js';
 import { statusEventData, type StatusChange } from '../rules.js';
-import type {
-  CancelOutcome,
-  IdempotentInsert,
-  NewRequest,
-  RequestCancelParams,
-  RequestCompleteParams,
-  RequestCounts,
-  RequestCountsParams,
-  RequestFailParams,
-  RequestGetByIdParams,
-  RequestGetByRetryOfParams,
-  RequestInsertIdempotentParams,
-  RequestListParams,
-  RequestNextRunAtParams,
-  RequestProgressParams,
-  RequestReleaseParams,
-  RequestRetryParams,
-  RequestStats,
-  RequestStatsParams,
-  RequestSummary,
-  Transition,
-} from '../store.js';
+import type * as S from '../store.js';
 import { query, transaction, type Tx } from './connection.js';
 import { insertEvents, statusTransition } from './transitions.js';
 
@@ -57,8 +36,8 @@ const ROWS_PER_INSERT = 1000;
 const CREATED: StatusChange = { kind: 'created' };
 
 /** Inserts pending requests (last_seq = 1, their first status event) and their events, in the caller's transaction. */
-export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): Promise<Transition[]> {
-  const out: Transition[] = [];
+export async function insertRequests(tx: Tx, requests: readonly S.NewRequest[]): Promise<S.Transition[]> {
+  const out: S.Transition[] = [];
   for (let start = 0; start < requests.length; start += ROWS_PER_INSERT) {
     const chunk = requests.slice(start, start + ROWS_PER_INSERT);
     const values: unknown[] = [];
@@ -84,7 +63,7 @@ export async function insertRequests(tx: Tx, requests: readonly NewRequest[]): P
   return out;
 }
 
-export async function requestInsert(pool: pg.Pool, request: NewRequest): Promise<Transition> {
+export async function requestInsert(pool: pg.Pool, request: S.NewRequest): Promise<S.Transition> {
   return transaction(pool, async (tx) => (await insertRequests(tx, [request]))[0]!);
 }
 
@@ -95,10 +74,10 @@ export async function requestInsert(pool: pg.Pool, request: NewRequest): Promise
  * itself (a subquery there would read an older snapshot); a live key whose
  * request retention purged is taken over under the row lock of FOR UPDATE.
  */
-export async function requestInsertIdempotent(pool: pg.Pool, p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
+export async function requestInsertIdempotent(pool: pg.Pool, p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> {
   const { key, request } = p;
   const now = request.created_at;
-  return transaction(pool, async (tx): Promise<IdempotentInsert> => {
+  return transaction(pool, async (tx): Promise<S.IdempotentInsert> => {
     const params = [key.tenant, key.key, key.fingerprint, request.id, now, key.expiresAt];
     const claimed = await tx.query(
       `INSERT INTO idempotency_keys (tenant, key, fingerprint, request_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -128,18 +107,18 @@ export async function requestInsertIdempotent(pool: pg.Pool, p: RequestInsertIde
   });
 }
 
-export async function requestGetById(pool: pg.Pool, p: RequestGetByIdParams): Promise<Request | null> {
+export async function requestGetById(pool: pg.Pool, p: S.RequestGetByIdParams): Promise<Request | null> {
   const row = (await query<RequestRow>(pool, 'SELECT * FROM requests WHERE id = $1', [p.id])).rows[0];
   if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
   return requestFromRow(row);
 }
 
-export async function requestGetByRetryOf(pool: pg.Pool, p: RequestGetByRetryOfParams): Promise<Request | null> {
+export async function requestGetByRetryOf(pool: pg.Pool, p: S.RequestGetByRetryOfParams): Promise<Request | null> {
   const row = (await query<RequestRow>(pool, 'SELECT * FROM requests WHERE retry_of = $1', [p.id])).rows[0];
   return row ? requestFromRow(row) : null;
 }
 
-export async function requestGetSummary(pool: pg.Pool, p: RequestGetByIdParams): Promise<RequestSummary | null> {
+export async function requestGetSummary(pool: pg.Pool, p: S.RequestGetByIdParams): Promise<S.RequestSummary | null> {
   const row = (await query<SummaryRow>(pool, `SELECT ${summaryColumns('$2::bigint')} FROM requests WHERE id = $1`, [p.id, RESULT_NO_LIMIT]))
     .rows[0];
   if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
@@ -147,7 +126,7 @@ export async function requestGetSummary(pool: pg.Pool, p: RequestGetByIdParams):
 }
 
 /** Rows without inputs; results longer than `resultMaxBytes` left out. */
-export async function requestList(pool: pg.Pool, p: RequestListParams): Promise<RequestSummary[]> {
+export async function requestList(pool: pg.Pool, p: S.RequestListParams): Promise<S.RequestSummary[]> {
   const { rows } = await query<SummaryRow>(
     pool,
     `SELECT ${summaryColumns('$6::bigint')} FROM requests
@@ -192,7 +171,7 @@ const STATS = {
 };
 
 /** See ../requestStats.ts. */
-export async function requestStatsByOperation(pool: pg.Pool, p: RequestStatsParams): Promise<RequestStats> {
+export async function requestStatsByOperation(pool: pg.Pool, p: S.RequestStatsParams): Promise<S.RequestStats> {
   const byTenant = p.tenant != null;
   const sql = byTenant ? STATS.tenant : STATS.all;
   const named: Record<StatsParamName, unknown> = {
@@ -213,8 +192,8 @@ export async function requestStatsByOperation(pool: pg.Pool, p: RequestStatsPara
   return assembleRequestStats(p, rows, open.rows, total);
 }
 
-export async function requestCounts(pool: pg.Pool, p: RequestCountsParams = {}): Promise<RequestCounts> {
-  const { rows } = await query<RequestCounts>(
+export async function requestCounts(pool: pg.Pool, p: S.RequestCountsParams = {}): Promise<S.RequestCounts> {
+  const { rows } = await query<S.RequestCounts>(
     pool,
     `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'processing')::int AS processing
      FROM requests WHERE status IN ('pending', 'processing') AND ($1::text IS NULL OR operation = $1)`,
@@ -223,7 +202,7 @@ export async function requestCounts(pool: pg.Pool, p: RequestCountsParams = {}):
   return { pending: rows[0]!.pending, processing: rows[0]!.processing };
 }
 
-export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams): Promise<number | null> {
+export async function requestNextRunAt(pool: pg.Pool, p: S.RequestNextRunAtParams): Promise<number | null> {
   const { rows } = await query<{ run_at: number | null }>(
     pool,
     `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > $1`,
@@ -236,16 +215,16 @@ export async function requestNextRunAt(pool: pg.Pool, p: RequestNextRunAtParams)
 const CLAIMED = `WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`;
 
 /** Runs a guarded UPDATE … RETURNING * and appends its status event; null when it matched no row. */
-async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, change: StatusChange): Promise<Transition | null> {
+async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, change: StatusChange): Promise<S.Transition | null> {
   return transaction(pool, async (tx) => {
     const row = (await tx.query<RequestRow>(sql, values)).rows[0];
     return row ? statusTransition(tx, row, now, change) : null;
   });
 }
 
-const ref = (p: RequestReleaseParams) => [p.id, p.attempt, p.owner, p.now];
+const ref = (p: S.RequestReleaseParams) => [p.id, p.attempt, p.owner, p.now];
 
-export function requestComplete(pool: pg.Pool, p: RequestCompleteParams): Promise<Transition | null> {
+export function requestComplete(pool: pg.Pool, p: S.RequestCompleteParams): Promise<S.Transition | null> {
   return guarded(
     pool,
     `UPDATE requests
@@ -258,7 +237,7 @@ export function requestComplete(pool: pg.Pool, p: RequestCompleteParams): Promis
   );
 }
 
-export function requestFail(pool: pg.Pool, p: RequestFailParams): Promise<Transition | null> {
+export function requestFail(pool: pg.Pool, p: S.RequestFailParams): Promise<S.Transition | null> {
   return guarded(
     pool,
     `UPDATE requests
@@ -271,7 +250,7 @@ export function requestFail(pool: pg.Pool, p: RequestFailParams): Promise<Transi
   );
 }
 
-export function requestRetry(pool: pg.Pool, p: RequestRetryParams): Promise<Transition | null> {
+export function requestRetry(pool: pg.Pool, p: S.RequestRetryParams): Promise<S.Transition | null> {
   return guarded(
     pool,
     `UPDATE requests
@@ -284,7 +263,7 @@ export function requestRetry(pool: pg.Pool, p: RequestRetryParams): Promise<Tran
   );
 }
 
-export function requestRelease(pool: pg.Pool, p: RequestReleaseParams): Promise<Transition | null> {
+export function requestRelease(pool: pg.Pool, p: S.RequestReleaseParams): Promise<S.Transition | null> {
   return guarded(
     pool,
     `UPDATE requests
@@ -297,7 +276,7 @@ export function requestRelease(pool: pg.Pool, p: RequestReleaseParams): Promise<
   );
 }
 
-export async function requestProgress(pool: pg.Pool, p: RequestProgressParams): Promise<Transition | null> {
+export async function requestProgress(pool: pg.Pool, p: S.RequestProgressParams): Promise<S.Transition | null> {
   return transaction(pool, async (tx) => {
     const row = (
       await tx.query<RequestRow>(`UPDATE requests SET progress = $5, updated_at = $4, last_seq = last_seq + 1 ${CLAIMED} RETURNING *`, [
@@ -311,8 +290,8 @@ export async function requestProgress(pool: pg.Pool, p: RequestProgressParams): 
   });
 }
 
-export async function requestCancel(pool: pg.Pool, p: RequestCancelParams): Promise<CancelOutcome> {
-  return transaction(pool, async (tx): Promise<CancelOutcome> => {
+export async function requestCancel(pool: pg.Pool, p: S.RequestCancelParams): Promise<S.CancelOutcome> {
+  return transaction(pool, async (tx): Promise<S.CancelOutcome> => {
     const current = (await tx.query<RequestRow>('SELECT * FROM requests WHERE id = $1 FOR UPDATE', [p.id])).rows[0];
     if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
     const row = (

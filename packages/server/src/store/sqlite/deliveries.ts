@@ -6,15 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Delivery, DeliveryError, DeliveryWithAttempts, Request } from '../../model/index.js';
-import type {
-  DeliveryClaimParams,
-  DeliveryCompleteParams,
-  DeliveryFailParams,
-  DeliveryRedeliverParams,
-  DeliveryReleaseParams,
-  DeliveryRescueExpiredParams,
-  RedeliverOutcome,
-} from '../deliveryParams.js';
+import type * as D from '../deliveryParams.js';
 import { attemptFromRow, deliveryFromRow, type AttemptRow, type DeliveryRow } from '../deliveryRows.js';
 import { batchFromRow, type BatchRow } from '../rows.js';
 import { batchDelivery, mayFinishBatch, requestDelivery } from '../rules.js';
@@ -41,7 +33,7 @@ export function insertOutboxRows(s: Statements, request: Request, now: number): 
   if (done && !s.DELIVERY_EXISTS_FOR.get({ request_id: row.id })) s.DELIVERY_INSERT.run(done);
 }
 
-export function claimDeliveries(s: Statements, p: DeliveryClaimParams): Delivery[] {
+export function claimDeliveries(s: Statements, p: D.DeliveryClaimParams): Delivery[] {
   const ids = s.DELIVERY_DUE_LIST.all({ now: p.now, limit: p.limit }) as { id: string }[];
   const out: Delivery[] = [];
   for (const { id } of ids) {
@@ -52,7 +44,7 @@ export function claimDeliveries(s: Statements, p: DeliveryClaimParams): Delivery
   return out;
 }
 
-function recordAttempt(s: Statements, row: DeliveryRow, p: DeliveryCompleteParams, error: DeliveryError | null): void {
+function recordAttempt(s: Statements, row: DeliveryRow, p: D.DeliveryCompleteParams, error: DeliveryError | null): void {
   s.DELIVERY_ATTEMPT_INSERT.run({
     delivery_id: row.id,
     series: row.series,
@@ -65,16 +57,16 @@ function recordAttempt(s: Statements, row: DeliveryRow, p: DeliveryCompleteParam
   });
 }
 
-const ref = (p: DeliveryReleaseParams) => ({ id: p.id, owner: p.owner, attempt: p.attempt, now: p.now });
+const ref = (p: D.DeliveryReleaseParams) => ({ id: p.id, owner: p.owner, attempt: p.attempt, now: p.now });
 
-export function completeDelivery(s: Statements, p: DeliveryCompleteParams): Delivery | null {
+export function completeDelivery(s: Statements, p: D.DeliveryCompleteParams): Delivery | null {
   const row = s.DELIVERY_COMPLETE.get({ ...ref(p), status_code: p.statusCode }) as DeliveryRow | undefined;
   if (!row) return null;
   recordAttempt(s, row, p, null);
   return deliveryFromRow(row);
 }
 
-export function failDelivery(s: Statements, p: DeliveryFailParams): Delivery | null {
+export function failDelivery(s: Statements, p: D.DeliveryFailParams): Delivery | null {
   const row = s.DELIVERY_FAIL.get({ ...ref(p), status_code: p.statusCode, error: JSON.stringify(p.error), retry_at: p.retryAt }) as
     DeliveryRow | undefined;
   if (!row) return null;
@@ -82,15 +74,15 @@ export function failDelivery(s: Statements, p: DeliveryFailParams): Delivery | n
   return deliveryFromRow(row);
 }
 
-export function releaseDelivery(s: Statements, p: DeliveryReleaseParams): boolean {
+export function releaseDelivery(s: Statements, p: D.DeliveryReleaseParams): boolean {
   return s.DELIVERY_RELEASE.run(ref(p)).changes === 1;
 }
 
-export function rescueDeliveries(s: Statements, p: DeliveryRescueExpiredParams): number {
+export function rescueDeliveries(s: Statements, p: D.DeliveryRescueExpiredParams): number {
   return s.DELIVERY_RESCUE.run({ now: p.now, all_except: p.allExcept ?? null, limit: p.limit }).changes;
 }
 
-export function redeliver(s: Statements, p: DeliveryRedeliverParams): RedeliverOutcome {
+export function redeliver(s: Statements, p: D.DeliveryRedeliverParams): D.RedeliverOutcome {
   const current = s.DELIVERY_GET.get({ id: p.id }) as DeliveryRow | undefined;
   if (!current || current.request_id !== p.requestId) return { outcome: 'not_found' };
   const row = s.DELIVERY_REDELIVER.get({ id: p.id, now: p.now }) as DeliveryRow | undefined;

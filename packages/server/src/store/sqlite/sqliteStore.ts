@@ -19,57 +19,8 @@ import {
   type Request,
   type RequestEvent,
 } from '../../model/index.js';
-import type {
-  DeliveryClaimParams,
-  DeliveryCompleteParams,
-  DeliveryFailParams,
-  DeliveryListForRequestParams,
-  DeliveryRedeliverParams,
-  DeliveryReleaseParams,
-  DeliveryRescueExpiredParams,
-  RedeliverOutcome,
-} from '../deliveryParams.js';
-import type {
-  BatchGetByIdParams,
-  BatchInsertParams,
-  BatchPurgeEmptyParams,
-  CancelOutcome,
-  EventAppendParams,
-  ExpiredPurgeParams,
-  IdempotentInsert,
-  OperationStats,
-  OperationStatsGetParams,
-  OperationStatsRecordParams,
-  RequestCountsParams,
-  RequestGetByRetryOfParams,
-  RequestInsertIdempotentParams,
-  Tombstone,
-  TombstoneGetParams,
-  EventListAfterParams,
-  LeaseExtendParams,
-  LeaseRescueExpiredParams,
-  RateLimitTake,
-  RateLimitTakeParams,
-  RequestCancelParams,
-  RequestClaimParams,
-  RequestCompleteParams,
-  RequestCounts,
-  RequestFailParams,
-  RequestGetByIdParams,
-  RequestInsertParams,
-  RequestListParams,
-  RequestNextRunAtParams,
-  RequestProgressParams,
-  RequestPurgeFinishedParams,
-  RequestReleaseParams,
-  RequestRetryParams,
-  RequestStats,
-  RequestStatsParams,
-  RequestSummary,
-  Store,
-  StoreCapabilities,
-  Transition,
-} from '../store.js';
+import type * as D from '../deliveryParams.js';
+import type * as S from '../store.js';
 import * as outbox from './deliveries.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { GroupCommit } from './groupCommit.js';
@@ -102,8 +53,8 @@ const UNAVAILABLE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR
 
 type Statements = { -readonly [K in keyof typeof sql]: Database.Statement };
 
-export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { kind: 'sqlite', exclusiveAccess: true, timePrecisionMs: 1 };
+export class SqliteStore implements S.Store {
+  readonly capabilities: S.StoreCapabilities = { kind: 'sqlite', exclusiveAccess: true, timePrecisionMs: 1 };
   private readonly db: Database.Database;
   private stmts: Statements | undefined;
   private readonly commits: GroupCommit;
@@ -170,20 +121,20 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
-  async deliveryClaim(p: DeliveryClaimParams): Promise<Delivery[]> {
+  async deliveryClaim(p: D.DeliveryClaimParams): Promise<Delivery[]> {
     if (p.limit <= 0) return [];
     return this.write(() => outbox.claimDeliveries(this.s, p));
   }
 
-  async deliveryComplete(p: DeliveryCompleteParams): Promise<Delivery | null> {
+  async deliveryComplete(p: D.DeliveryCompleteParams): Promise<Delivery | null> {
     return this.write(() => outbox.completeDelivery(this.s, p));
   }
 
-  async deliveryFail(p: DeliveryFailParams): Promise<Delivery | null> {
+  async deliveryFail(p: D.DeliveryFailParams): Promise<Delivery | null> {
     return this.write(() => outbox.failDelivery(this.s, p));
   }
 
-  async deliveryListForRequest(p: DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> {
+  async deliveryListForRequest(p: D.DeliveryListForRequestParams): Promise<DeliveryWithAttempts[]> {
     return translate(() => outbox.listDeliveries(this.s, p.requestId));
   }
 
@@ -191,19 +142,19 @@ export class SqliteStore implements Store {
     return translate(() => outbox.nextDueAt(this.s));
   }
 
-  async deliveryRedeliver(p: DeliveryRedeliverParams): Promise<RedeliverOutcome> {
+  async deliveryRedeliver(p: D.DeliveryRedeliverParams): Promise<D.RedeliverOutcome> {
     return this.write(() => outbox.redeliver(this.s, p));
   }
 
-  async deliveryRelease(p: DeliveryReleaseParams): Promise<boolean> {
+  async deliveryRelease(p: D.DeliveryReleaseParams): Promise<boolean> {
     return this.write(() => outbox.releaseDelivery(this.s, p));
   }
 
-  async deliveryRescueExpired(p: DeliveryRescueExpiredParams): Promise<number> {
+  async deliveryRescueExpired(p: D.DeliveryRescueExpiredParams): Promise<number> {
     return this.write(() => outbox.rescueDeliveries(this.s, p));
   }
 
-  async eventAppend(p: EventAppendParams): Promise<RequestEvent | null> {
+  async eventAppend(p: S.EventAppendParams): Promise<RequestEvent | null> {
     return this.write(() => {
       const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as
         { last_seq: number } | undefined;
@@ -212,11 +163,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async eventListAfter(p: EventListAfterParams): Promise<RequestEvent[]> {
+  async eventListAfter(p: S.EventListAfterParams): Promise<RequestEvent[]> {
     return translate(() => (this.s.EVENT_LIST_AFTER.all({ id: p.id, after: p.afterSeq, limit: p.limit }) as EventRow[]).map(eventFromRow));
   }
 
-  async leaseExtend(p: LeaseExtendParams): Promise<boolean> {
+  async leaseExtend(p: S.LeaseExtendParams): Promise<boolean> {
     return this.write(
       () =>
         this.s.LEASE_EXTEND.run({ id: p.id, attempt: p.attempt, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs })
@@ -224,10 +175,10 @@ export class SqliteStore implements Store {
     );
   }
 
-  async leaseRescueExpired(p: LeaseRescueExpiredParams): Promise<Transition[]> {
+  async leaseRescueExpired(p: S.LeaseRescueExpiredParams): Promise<S.Transition[]> {
     return this.write(() => {
       const ids = this.s.LEASE_EXPIRED_LIST.all({ now: p.now, all_except: p.allExcept ?? null, limit: p.limit }) as { id: string }[];
-      const out: Transition[] = [];
+      const out: S.Transition[] = [];
       for (const { id } of ids) {
         const current = this.getRow(id);
         if (!current || current.status !== 'processing') continue;
@@ -243,13 +194,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async rateLimitTake(p: RateLimitTakeParams): Promise<RateLimitTake> {
+  async rateLimitTake(p: S.RateLimitTakeParams): Promise<S.RateLimitTake> {
     if (this.closed) throw new ErrandError('store_unavailable', 'The store is closed.');
     return this.buckets.take(p);
   }
 
-  async requestCancel(p: RequestCancelParams): Promise<CancelOutcome> {
-    return this.write((): CancelOutcome => {
+  async requestCancel(p: S.RequestCancelParams): Promise<S.CancelOutcome> {
+    return this.write((): S.CancelOutcome => {
       const current = this.getRow(p.id);
       if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
       const row = this.s.REQUEST_CANCEL.get({ id: p.id, now: p.now }) as RequestRow | undefined;
@@ -262,7 +213,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestClaim(p: RequestClaimParams): Promise<Transition[]> {
+  async requestClaim(p: S.RequestClaimParams): Promise<S.Transition[]> {
     if (p.limit <= 0) return [];
     const excluded = JSON.stringify(
       Object.entries(p.operationLimits ?? {})
@@ -279,7 +230,7 @@ export class SqliteStore implements Store {
         batch_id: string | null;
       }[];
       const batchFree = new Map<string, number>();
-      const claimed: Transition[] = [];
+      const claimed: S.Transition[] = [];
       for (const candidate of candidates) {
         if (claimed.length >= p.limit) break;
         const left = limits[candidate.operation];
@@ -302,41 +253,41 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestComplete(p: RequestCompleteParams): Promise<Transition | null> {
+  async requestComplete(p: S.RequestCompleteParams): Promise<S.Transition | null> {
     const result = JSON.stringify(p.result === undefined ? null : p.result);
     return this.guarded('REQUEST_COMPLETE', { ...claim(p), result }, p.now, { kind: 'completed' });
   }
 
-  async requestCounts(p: RequestCountsParams = {}): Promise<RequestCounts> {
-    return translate(() => this.s.REQUEST_COUNTS.get({ operation: p.operation ?? null }) as RequestCounts);
+  async requestCounts(p: S.RequestCountsParams = {}): Promise<S.RequestCounts> {
+    return translate(() => this.s.REQUEST_COUNTS.get({ operation: p.operation ?? null }) as S.RequestCounts);
   }
 
-  async requestFail(p: RequestFailParams): Promise<Transition | null> {
+  async requestFail(p: S.RequestFailParams): Promise<S.Transition | null> {
     return this.guarded('REQUEST_FAIL', { ...claim(p), error: JSON.stringify(p.error) }, p.now, { kind: 'failed', error: p.error });
   }
 
-  async requestGetByRetryOf(p: RequestGetByRetryOfParams): Promise<Request | null> {
+  async requestGetByRetryOf(p: S.RequestGetByRetryOfParams): Promise<Request | null> {
     const row = translate(() => this.s.REQUEST_GET_BY_RETRY_OF.get({ id: p.id })) as RequestRow | undefined;
     return row ? requestFromRow(row) : null;
   }
 
-  async requestGetById(p: RequestGetByIdParams): Promise<Request | null> {
+  async requestGetById(p: S.RequestGetByIdParams): Promise<Request | null> {
     const row = translate(() => this.getRow(p.id));
     if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
     return requestFromRow(row);
   }
 
   // Inputs are serialised before queueing, so a value JSON cannot encode fails its own call, outside the batch.
-  async requestInsert(p: RequestInsertParams): Promise<Transition> {
+  async requestInsert(p: S.RequestInsertParams): Promise<S.Transition> {
     const row = rowFromNewRequest(p.request);
     return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at, CREATED));
   }
 
-  async requestInsertIdempotent(p: RequestInsertIdempotentParams): Promise<IdempotentInsert> {
+  async requestInsertIdempotent(p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> {
     const row = rowFromNewRequest(p.request);
     const { key } = p;
     const now = p.request.created_at;
-    return this.write((): IdempotentInsert => {
+    return this.write((): S.IdempotentInsert => {
       const existing = this.s.IDEMPOTENCY_GET.get({ tenant: key.tenant, key: key.key }) as IdempotencyRow | undefined;
       if (existing && existing.expires_at > now) {
         const original = this.getRow(existing.request_id);
@@ -357,13 +308,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestGetSummary(p: RequestGetByIdParams): Promise<RequestSummary | null> {
+  async requestGetSummary(p: S.RequestGetByIdParams): Promise<S.RequestSummary | null> {
     const row = translate(() => this.s.REQUEST_GET_SUMMARY.get({ id: p.id, result_max: RESULT_NO_LIMIT })) as SummaryRow | undefined;
     if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
     return summaryFromRow(row);
   }
 
-  async requestList(p: RequestListParams): Promise<RequestSummary[]> {
+  async requestList(p: S.RequestListParams): Promise<S.RequestSummary[]> {
     return translate(() =>
       (
         this.s.REQUEST_LIST.all({
@@ -378,7 +329,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  async requestStatsByOperation(p: RequestStatsParams): Promise<RequestStats> {
+  async requestStatsByOperation(p: S.RequestStatsParams): Promise<S.RequestStats> {
     const byTenant = p.tenant != null;
     // Named parameters a statement does not use are ignored, so one object serves all three.
     const values = { tenant: p.tenant ?? null, from: p.from, bucket_ms: statsBucketMs(p), buckets: p.buckets, scan_max: p.scanMax };
@@ -392,11 +343,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestNextRunAt(p: RequestNextRunAtParams): Promise<number | null> {
+  async requestNextRunAt(p: S.RequestNextRunAtParams): Promise<number | null> {
     return translate(() => (this.s.REQUEST_NEXT_RUN_AT.get({ after: p.after }) as { run_at: number | null }).run_at);
   }
 
-  async requestProgress(p: RequestProgressParams): Promise<Transition | null> {
+  async requestProgress(p: S.RequestProgressParams): Promise<S.Transition | null> {
     return this.write(() => {
       const row = this.s.REQUEST_PROGRESS.get({ ...claim(p), progress: JSON.stringify(p.progress) }) as RequestRow | undefined;
       if (!row) return null;
@@ -405,10 +356,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestPurgeFinished(p: RequestPurgeFinishedParams): Promise<number> {
+  async requestPurgeFinished(p: S.RequestPurgeFinishedParams): Promise<number> {
     return this.write(() => {
       const rows = this.s.REQUEST_FINISHED_BEFORE.all({ before: p.before, limit: p.limit }) as Omit<
-        Tombstone,
+        S.Tombstone,
         'purged_at' | 'expires_at'
       >[];
       for (const r of rows) {
@@ -421,11 +372,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async requestRelease(p: RequestReleaseParams): Promise<Transition | null> {
+  async requestRelease(p: S.RequestReleaseParams): Promise<S.Transition | null> {
     return this.guarded('REQUEST_RELEASE', claim(p), p.now, { kind: 'released' });
   }
 
-  async requestRetry(p: RequestRetryParams): Promise<Transition | null> {
+  async requestRetry(p: S.RequestRetryParams): Promise<S.Transition | null> {
     return this.guarded('REQUEST_RETRY', { ...claim(p), error: JSON.stringify(p.error), run_at: p.runAt }, p.now, {
       kind: 'retried',
       error: p.error,
@@ -433,16 +384,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  async idempotencyPurgeExpired(p: ExpiredPurgeParams): Promise<number> {
+  async idempotencyPurgeExpired(p: S.ExpiredPurgeParams): Promise<number> {
     return this.write(() => this.s.IDEMPOTENCY_PURGE.run({ now: p.now, limit: p.limit }).changes);
   }
 
-  async operationStatsGet(p: OperationStatsGetParams): Promise<OperationStats | null> {
+  async operationStatsGet(p: S.OperationStatsGetParams): Promise<S.OperationStats | null> {
     const row = translate(() => this.s.OPERATION_STATS_GET.get({ operation: p.operation })) as StatsRow | undefined;
     return row ? { operation: row.operation, histogram: JSON.parse(row.histogram) as DurationHistogram, updated_at: row.updated_at } : null;
   }
 
-  async operationStatsRecord(p: OperationStatsRecordParams): Promise<OperationStats> {
+  async operationStatsRecord(p: S.OperationStatsRecordParams): Promise<S.OperationStats> {
     return this.write(() => {
       const row = this.s.OPERATION_STATS_GET.get({ operation: p.operation }) as StatsRow | undefined;
       const before = row ? (JSON.parse(row.histogram) as DurationHistogram) : emptyHistogram();
@@ -452,17 +403,17 @@ export class SqliteStore implements Store {
     });
   }
 
-  async tombstoneGet(p: TombstoneGetParams): Promise<Tombstone | null> {
-    const row = translate(() => this.s.TOMBSTONE_GET.get({ id: p.id })) as Tombstone | undefined;
+  async tombstoneGet(p: S.TombstoneGetParams): Promise<S.Tombstone | null> {
+    const row = translate(() => this.s.TOMBSTONE_GET.get({ id: p.id })) as S.Tombstone | undefined;
     if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
     return row;
   }
 
-  async tombstonePurgeExpired(p: ExpiredPurgeParams): Promise<number> {
+  async tombstonePurgeExpired(p: S.ExpiredPurgeParams): Promise<number> {
     return this.write(() => this.s.TOMBSTONE_PURGE.run({ now: p.now, limit: p.limit }).changes);
   }
 
-  async batchInsert(p: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }> {
+  async batchInsert(p: S.BatchInsertParams): Promise<{ batch: Batch; transitions: S.Transition[] }> {
     const rows = p.requests.map(rowFromNewRequest);
     const b = p.batch;
     return this.write(() => {
@@ -474,7 +425,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async batchGetById(p: BatchGetByIdParams): Promise<{ batch: Batch; items: RequestSummary[] } | null> {
+  async batchGetById(p: S.BatchGetByIdParams): Promise<{ batch: Batch; items: S.RequestSummary[] } | null> {
     return translate(() => {
       const row = this.s.BATCH_GET.get({ id: p.id }) as BatchRow | undefined;
       if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
@@ -485,7 +436,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async batchPurgeEmpty(p: BatchPurgeEmptyParams): Promise<number> {
+  async batchPurgeEmpty(p: S.BatchPurgeEmptyParams): Promise<number> {
     return this.write(() => {
       const ids = this.s.BATCH_PURGEABLE.all({ before: p.before }) as { id: string }[];
       for (const { id } of ids) {
@@ -515,7 +466,12 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
-  private guarded(name: keyof Statements, params: Record<string, unknown>, now: number, change: StatusChange): Promise<Transition | null> {
+  private guarded(
+    name: keyof Statements,
+    params: Record<string, unknown>,
+    now: number,
+    change: StatusChange,
+  ): Promise<S.Transition | null> {
     return this.write(() => {
       const row = this.s[name].get(params) as RequestRow | undefined;
       return row ? this.statusTransition(row, now, change) : null;
@@ -523,7 +479,7 @@ export class SqliteStore implements Store {
   }
 
   /** The status event of a row a statement just changed (its `last_seq` already bumped), plus its outbox rows (rules.ts). */
-  private statusTransition(row: RequestRow, now: number, change: StatusChange): Transition {
+  private statusTransition(row: RequestRow, now: number, change: StatusChange): S.Transition {
     const request = requestFromRow(row);
     const event = this.insertEvent(row.id, row.last_seq, 'status', statusEventData(request, change), now);
     // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
