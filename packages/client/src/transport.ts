@@ -14,7 +14,7 @@ import { abortReason, backoffDelay, parseRetryAfter, sleep } from './timing.js';
 /** Retries after a network error or 429/503, for safe calls. @defaultValue 2 */
 export const MAX_RETRIES_DEFAULT = 2;
 /** The longest `Retry-After` honoured before a retry; a longer one is surfaced as the error instead. */
-export const RETRY_AFTER_MAX_MS = 60_000;
+const RETRY_AFTER_MAX_MS = 60_000;
 /** Per-call time limit for ordinary calls (not sync submissions, long-polls or streams), ms. @defaultValue 30000 */
 export const REQUEST_TIMEOUT_DEFAULT_MS = 30_000;
 

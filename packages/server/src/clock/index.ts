@@ -1,4 +1,3 @@
 export { sleep, systemClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { DatabaseClock } from './databaseClock.js';
-export type { DatabaseClockOptions } from './databaseClock.js';

@@ -21,7 +21,7 @@ function duration() {
 }
 
 /** Longest duration a timer can wait (2^31 − 1 ms, about 24.8 days). */
-export const DURATION_MAX_MS = 2_147_483_647;
+const DURATION_MAX_MS = 2_147_483_647;
 
 function positiveDuration() {
   return duration()
@@ -86,7 +86,7 @@ const allowList = () =>
   z.array(z.string().min(1).max(253).refine(isAllowEntry, 'must be a host name, an IP address or a CIDR such as 10.0.0.0/8')).default([]);
 
 /** Names of operations, triggers and tenants: what may appear in a URL path segment. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const name = (what: string) =>
   z.string().regex(NAME_PATTERN, `${what} must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`);
 
@@ -192,7 +192,7 @@ const llmKindSchema = z
   .transform((llm) => ({ ...llm, api_key: undefined as string | undefined }));
 
 /** The ways an operation can be implemented; exactly one is given. */
-export const OPERATION_KINDS = ['module', 'http', 'command', 'llm'] as const;
+const OPERATION_KINDS = ['module', 'http', 'command', 'llm'] as const;
 
 const operationSchema = z
   .strictObject({
@@ -556,5 +556,4 @@ export type OperationConfig = ConfigFile['operations'][string];
 export type HttpKindConfig = NonNullable<OperationConfig['http']>;
 export type CommandKindConfig = NonNullable<OperationConfig['command']>;
 export type LlmKindConfig = NonNullable<OperationConfig['llm']>;
-export type RetryConfig = ConfigFile['workflow']['retry'];
 export type LimitsConfig = ConfigFile['limits'];

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface DashboardFile {
+interface DashboardFile {
   readonly body: Buffer;
   readonly contentType: string;
 }
@@ -30,7 +30,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** Where the build puts the bundle, next to this module. */
-export const DASHBOARD_STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
+const DASHBOARD_STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 
 /** Reads every file of `dir`; null when it has no index.html (not built). */
 export function loadDashboardAssets(dir: string = DASHBOARD_STATIC_DIR): DashboardAssets | null {

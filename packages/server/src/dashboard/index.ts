@@ -1,2 +1,2 @@
-export { DASHBOARD_STATIC_DIR, loadDashboardAssets } from './assets.js';
-export type { DashboardAssets, DashboardFile } from './assets.js';
+export { loadDashboardAssets } from './assets.js';
+export type { DashboardAssets } from './assets.js';

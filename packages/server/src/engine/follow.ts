@@ -75,7 +75,7 @@ export interface FollowDeps {
 }
 
 /** True for a status entry into a terminal state: the last entry of a request's log. */
-export function isTerminalEntry(event: RequestEvent): boolean {
+function isTerminalEntry(event: RequestEvent): boolean {
   if (event.type !== 'status') return false;
   const status = (event.data as { status?: RequestStatus } | null)?.status;
   return status !== undefined && isTerminal(status);

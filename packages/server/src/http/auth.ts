@@ -21,8 +21,6 @@ export interface Caller {
   readonly submitTenant: string;
 }
 
-export { ADMIN_TENANT, OPEN_TENANT };
-
 const KEY_HEADERS = ['x-client-key', 'x-muxi-client-key'] as const;
 
 export class Authenticator {

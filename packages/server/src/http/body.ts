@@ -55,7 +55,7 @@ function parseBody(request: FastifyRequest, text: string): unknown {
 }
 
 /** Deepest nesting a body may have: far beyond real payloads, far below what JSON.stringify can recurse through. */
-export const MAX_DEPTH = 128;
+const MAX_DEPTH = 128;
 
 function depthExceeds(root: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[root, 1]];

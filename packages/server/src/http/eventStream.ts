@@ -29,14 +29,14 @@ import type { SseStream } from './sse.js';
 export type RequestSseType = 'status' | 'progress' | 'output' | 'completed' | 'failed' | 'cancelled';
 
 /** The SSE event type of an event-log entry. */
-export function sseTypeOf(entry: RequestEvent): RequestSseType {
+function sseTypeOf(entry: RequestEvent): RequestSseType {
   if (entry.type !== 'status') return entry.type;
   const status = (entry.data as { status?: RequestStatus } | null)?.status;
   return status !== undefined && isTerminal(status) ? (status as 'completed' | 'failed' | 'cancelled') : 'status';
 }
 
 /** True for the types that end a stream. */
-export function isTerminalType(type: RequestSseType): type is 'completed' | 'failed' | 'cancelled' {
+function isTerminalType(type: RequestSseType): type is 'completed' | 'failed' | 'cancelled' {
   return type === 'completed' || type === 'failed' || type === 'cancelled';
 }
 

@@ -56,7 +56,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Why `request` cannot be from this machine's own clients, or null when it may be. */
-export function foreignCallerRefusal(request: FastifyRequest): ErrandError | null {
+function foreignCallerRefusal(request: FastifyRequest): ErrandError | null {
   const { host, origin } = request.headers;
   if (host !== undefined) {
     const match = HOST_HEADER.exec(host);

@@ -16,12 +16,12 @@
  * not finished) at each bucket's end — an approximation that ignores requests
  * created before the window and retries' waits.
  */
-import type { DurationPercentiles, OperationRequestStats, RequestStats, RequestStatsParams } from '../store/index.js';
+import type { OperationRequestStats, RequestStats, RequestStatsParams } from '../store/index.js';
 
 /** Most requests aggregated for one answer (the window, and again the open ones). */
-export const STATS_SCAN_MAX = 5000;
+const STATS_SCAN_MAX = 5000;
 /** Buckets per series. */
-export const STATS_BUCKETS = 30;
+const STATS_BUCKETS = 30;
 
 export interface StatsParams {
   /** Where the aggregates come from (the engine). */
@@ -34,10 +34,7 @@ export interface StatsParams {
   windowMs: number;
 }
 
-/** Nearest-rank percentiles (ms), as the store computes them. */
-export type Percentiles = DurationPercentiles;
-
-export interface StatsBucket {
+interface StatsBucket {
   start: string;
   completed: number;
   failed: number;
@@ -46,7 +43,7 @@ export interface StatsBucket {
 }
 
 /** One operation's numbers as answered: the store's aggregates, plus rates and dated buckets. */
-export interface OperationStatsView extends Omit<OperationRequestStats, 'buckets'> {
+interface OperationStatsView extends Omit<OperationRequestStats, 'buckets'> {
   /** completed / (completed + failed); null with neither. */
   success_rate: number | null;
   /** Completed requests per minute over the window. */

@@ -49,7 +49,7 @@ export function presentRequest(request: RequestSummary, options: PresentOptions 
 }
 
 /** Longest `Retry-After` suggested, in seconds. */
-export const RETRY_AFTER_MAX_SECONDS = 30;
+const RETRY_AFTER_MAX_SECONDS = 30;
 
 /**
  * Seconds a poller should wait before asking again (sent as `Retry-After` while

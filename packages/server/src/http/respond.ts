@@ -72,7 +72,7 @@ export function chooseMode(i: ModeInputs): ModeChoice {
 }
 
 /** The parts of `Prefer` that Errand honours: `respond-async` and `wait=N` (seconds). */
-export function parsePrefer(header: string | string[] | undefined): { respondAsync: boolean; waitSeconds: number | undefined } {
+function parsePrefer(header: string | string[] | undefined): { respondAsync: boolean; waitSeconds: number | undefined } {
   const values = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(/[,;]/).map((p) => p.trim().toLowerCase());
   let waitSeconds: number | undefined;
   for (const part of values) {

@@ -44,8 +44,8 @@ export interface SseStream {
   onClose(listener: () => void): void;
 }
 
-export const SSE_KEEP_ALIVE_DEFAULT_MS = 15_000;
-export const SSE_MAX_BUFFERED_DEFAULT_BYTES = 1024 * 1024;
+const SSE_KEEP_ALIVE_DEFAULT_MS = 15_000;
+const SSE_MAX_BUFFERED_DEFAULT_BYTES = 1024 * 1024;
 
 let openStreams = 0;
 

@@ -5,7 +5,7 @@
  * `other`, so a flood of tenants or operations costs at most `max + 1` series
  * per label (documented in docs/observability.md).
  */
-export const OVERFLOW_LABEL = 'other';
+const OVERFLOW_LABEL = 'other';
 
 export class LabelCap {
   private readonly seen = new Set<string>();

@@ -25,7 +25,7 @@ export const DELIVERY_STATUSES = [
   'failed',
 ] as const;
 
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /** Why an attempt failed: `type` is one of `http_status`, `redirect`, `gone`, `timeout`, `network`, `forbidden_target`. */
 export interface DeliveryError {

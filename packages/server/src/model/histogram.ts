@@ -20,7 +20,7 @@ export interface DurationHistogram {
   count: number;
 }
 
-export const HISTOGRAM_DECAY_DEFAULT = 0.97;
+const HISTOGRAM_DECAY_DEFAULT = 0.97;
 const BUCKETS_PER_DOUBLING = 8;
 const MAX_BUCKET = 26 * BUCKETS_PER_DOUBLING;
 /** Weights below this are dropped to keep the record small. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 
 /** Prefix of every request id. */
-export const REQUEST_ID_PREFIX = 'req_';
+const REQUEST_ID_PREFIX = 'req_';
 
 /**
  * ulid's default source calls crypto.getRandomValues once per character; a
@@ -34,7 +34,7 @@ export function isRequestId(value: string): boolean {
 }
 
 /** Prefix of every batch id. */
-export const BATCH_ID_PREFIX = 'bat_';
+const BATCH_ID_PREFIX = 'bat_';
 
 /** A new time-ordered batch id: `bat_` + a monotonic ULID. */
 export function newBatchId(nowMs: number = Date.now()): string {
@@ -47,7 +47,7 @@ export function isBatchId(value: string): boolean {
 }
 
 /** Prefix of every webhook delivery id (also its `webhook-id` header). */
-export const DELIVERY_ID_PREFIX = 'dlv_';
+const DELIVERY_ID_PREFIX = 'dlv_';
 
 /** A new time-ordered delivery id: `dlv_` + a monotonic ULID. */
 export function newDeliveryId(nowMs: number = Date.now()): string {

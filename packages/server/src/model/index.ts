@@ -14,24 +14,13 @@
  */
 export { canTransition, isTerminal, REQUEST_STATUSES } from './status.js';
 export type { RequestStatus } from './status.js';
-export {
-  BATCH_ID_PREFIX,
-  DELIVERY_ID_PREFIX,
-  isBatchId,
-  isDeliveryId,
-  isRequestId,
-  newBatchId,
-  newDeliveryId,
-  newRequestId,
-  REQUEST_ID_PREFIX,
-} from './ids.js';
+export { isBatchId, isDeliveryId, isRequestId, newBatchId, newDeliveryId, newRequestId } from './ids.js';
 export { DELIVERY_STATUSES, batchDeliveryPayload, deliveryPayload } from './delivery.js';
-export type { Delivery, DeliveryAttempt, DeliveryError, DeliveryStatus, DeliveryWithAttempts } from './delivery.js';
+export type { Delivery, DeliveryAttempt, DeliveryError, DeliveryWithAttempts } from './delivery.js';
 export { EVENT_TYPES } from './request.js';
 export type { Batch, EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
 export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';
-export type { CatalogEntry, ErrandErrorOptions, ErrorType } from './errors.js';
+export type { ErrorType } from './errors.js';
 export { classifyFailure, RequestFailure } from './failure.js';
-export type { ClassifiedFailure, RequestFailureOptions } from './failure.js';
-export { emptyHistogram, HISTOGRAM_DECAY_DEFAULT, histogramAdd, histogramQuantile } from './histogram.js';
+export { emptyHistogram, histogramAdd, histogramQuantile } from './histogram.js';
 export type { DurationHistogram } from './histogram.js';

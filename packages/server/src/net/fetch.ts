@@ -48,7 +48,7 @@ import {
 } from './targets.js';
 
 /** Longest URL fetched. */
-export const FETCH_URL_MAX_LENGTH = 8192;
+const FETCH_URL_MAX_LENGTH = 8192;
 
 /** The stable types a {@link FetchFailure} carries. */
 export type FetchFailureType =
@@ -115,7 +115,7 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  * operator's `X-Api-Key`, `Authorization`, cookies, custom headers) stays with
  * the origin it was set for.
  */
-export const CROSS_ORIGIN_HEADERS: readonly string[] = [
+const CROSS_ORIGIN_HEADERS: readonly string[] = [
   'accept',
   'accept-language',
   'cache-control',

@@ -25,7 +25,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 
 /** One resolved address. */
-export interface ResolvedAddress {
+interface ResolvedAddress {
   address: string;
   family: 4 | 6;
 }
@@ -175,7 +175,7 @@ export function hostOf(url: URL): string {
 }
 
 /** Longest webhook URL accepted. */
-export const WEBHOOK_URL_MAX_LENGTH = 2048;
+const WEBHOOK_URL_MAX_LENGTH = 2048;
 
 /** Whose policy it is, for messages: "webhooks may not reach it unless webhooks.allow lists it". */
 export interface PolicyLabel {

@@ -1,4 +1,4 @@
-export { defineOperation, isOperationDefinition } from './define.js';
+export { defineOperation } from './define.js';
 export type { OperationContext, OperationDefinition } from './define.js';
 export { loadOperations, OperationLoadError } from './registry.js';
-export type { Operation, OperationKind, RetryPolicy } from './registry.js';
+export type { Operation, RetryPolicy } from './registry.js';

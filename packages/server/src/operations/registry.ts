@@ -43,7 +43,7 @@ export interface Operation {
   readonly estimateSeconds: number | undefined;
 }
 
-export type OperationKind = 'module' | 'http' | 'command' | 'llm';
+type OperationKind = 'module' | 'http' | 'command' | 'llm';
 
 /** Every operation module that failed to load, reported together. */
 export class OperationLoadError extends Error {

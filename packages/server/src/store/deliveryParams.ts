@@ -9,7 +9,7 @@
 import type { Delivery, DeliveryError } from '../model/index.js';
 
 /** Identifies a node's claim on a delivery. */
-export interface DeliveryClaimRef {
+interface DeliveryClaimRef {
   id: string;
   owner: string;
   /** The attempt the claim started. */
@@ -26,7 +26,7 @@ export interface DeliveryClaimParams {
 }
 
 /** What one attempt observed; recorded in the delivery's attempt log. */
-export interface DeliveryAttemptOutcome {
+interface DeliveryAttemptOutcome {
   startedAt: number;
   durationMs: number;
   statusCode: number | null;

@@ -49,7 +49,7 @@ export interface RetryPolicies {
 }
 
 /** The delay before a rescued request of `operation` runs again, after `attempt` failed. */
-export function rescueDelayMs(policies: RetryPolicies, operation: string, attempt: number): number {
+function rescueDelayMs(policies: RetryPolicies, operation: string, attempt: number): number {
   return retryDelayMs(policies.byOperation.get(operation)?.retry ?? policies.fallback, attempt, policies.random);
 }
 

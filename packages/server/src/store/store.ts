@@ -124,7 +124,7 @@ export interface Transition {
 }
 
 /** Identifies the claim a worker holds; stale claims are refused. */
-export interface ClaimRef {
+interface ClaimRef {
   id: string;
   attempt: number;
   owner: string;
@@ -247,7 +247,7 @@ export interface OperationStatsRecordParams {
   decay: number;
 }
 
-export interface IdempotencyKeyParams {
+interface IdempotencyKeyParams {
   tenant: string;
   key: string;
   /** Hash of what was submitted: the same key with another fingerprint is a conflict. */
@@ -341,7 +341,7 @@ export interface RequestStatsParams {
 }
 
 /** Nearest-rank percentiles of a set of durations (ms). */
-export interface DurationPercentiles {
+interface DurationPercentiles {
   p50: number;
   p95: number;
   p99: number;

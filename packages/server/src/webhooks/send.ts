@@ -14,7 +14,7 @@ import type { DeliveryError } from '../model/index.js';
 import { FORBIDDEN_TARGET_CODE, ForbiddenTargetError } from '../net/index.js';
 
 /** Bytes of the response body kept in the attempt log. */
-export const RESPONSE_EXCERPT_BYTES = 1024;
+const RESPONSE_EXCERPT_BYTES = 1024;
 
 export interface SendParams {
   dispatcher: Dispatcher;

@@ -1,6 +1,7 @@
 /**
  * The mechanical guards `npm test` runs first (`npm run check`): prettier
- * --check and dependency-cruiser's no-circular and no-cross-backend rules.
+ * --check, dependency-cruiser's no-circular and no-cross-backend rules, and
+ * knip's unused exports.
  * Each guard runs for real (the repository's own binaries and config files)
  * on fixtures written to a fresh directory under os.tmpdir(), so the
  * repository-wide prettier, eslint and tsc runs never see them: a deliberate
@@ -16,6 +17,7 @@ import { describe, test, type TestContext } from 'node:test';
 const ROOT = resolve(import.meta.dirname, '../../../..');
 const PRETTIER = join(ROOT, 'node_modules/prettier/bin/prettier.cjs');
 const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
+const KNIP = join(ROOT, 'node_modules/knip/bin/knip.js');
 
 /** A fresh fixture directory under os.tmpdir() holding `files` (path → content), removed after test `t`. */
 function fixture(t: TestContext, files: Record<string, string>): string {
@@ -55,7 +57,8 @@ describe('npm test runs the guards first', () => {
   test('the root test script starts with npm run check, which runs prettier --check and dependency-cruiser on both packages', () => {
     const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     assert.match(scripts.test ?? '', /^npm run check && /);
-    assert.equal(scripts.check, 'npm run check:format && npm run check:deps');
+    assert.equal(scripts.check, 'npm run check:format && npm run check:deps && npm run check:unused');
+    assert.equal(scripts['check:unused'], 'knip --exports');
     assert.equal(scripts['check:format'], 'prettier --check .');
     assert.equal(scripts['check:deps'], 'depcruise --config .dependency-cruiser.mjs packages/server/src packages/client/src');
   });
@@ -149,5 +152,37 @@ describe('dependency-cruiser', { concurrency: true }, () => {
     );
     assert.notEqual(result.code, 0, result.output);
     assert.match(result.output, /error no-cross-backend: store\/postgres\/leases\.ts → store\/sqlite\/store\.ts/);
+  });
+});
+
+/** `knip --exports` on the package in `dir` (its package.json's `main` is the entry, as for our packages). */
+const knipExports = (dir: string) => run(KNIP, ['--exports', '--no-progress'], dir);
+
+/** A package whose entry uses `used` from lib.ts; `extra` is added to lib.ts. */
+function knipFixture(t: TestContext, extra: string): string {
+  return fixture(t, {
+    'package.json': JSON.stringify({ name: 'fixture', version: '0.0.0', type: 'module', main: 'src/index.ts' }),
+    'src/index.ts': "import { used } from './lib.js';\nexport const answer = used + 1;\n",
+    'src/lib.ts': `export const used = 41;\n${extra}`,
+  });
+}
+
+describe('knip --exports', { concurrency: true }, () => {
+  test('a package whose exports are all used passes', async (t) => {
+    const result = await knipExports(knipFixture(t, ''));
+    assert.equal(result.code, 0, result.output);
+  });
+
+  test('an export nothing imports fails, naming it and its file', async (t) => {
+    const result = await knipExports(knipFixture(t, 'export const forgotten = 1;\n'));
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /forgotten/);
+    assert.match(result.output, /src\/lib\.ts/);
+  });
+
+  test('an exported type nothing imports fails too', async (t) => {
+    const result = await knipExports(knipFixture(t, 'export interface Orphan {\n  id: string;\n}\n'));
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /Orphan/);
   });
 });

@@ -10,10 +10,10 @@ import type { Command } from 'commander';
 import { CommandExit, EXIT, exitOutcomeOf, UsageError } from './exitCodes.js';
 import { Output } from './output.js';
 
-export const DEFAULT_URL = 'http://127.0.0.1:8001';
+const DEFAULT_URL = 'http://127.0.0.1:8001';
 
 /** The options every client command accepts (declared once on the program). */
-export interface GlobalOptions {
+interface GlobalOptions {
   url?: string;
   apiKey?: string;
   json?: boolean;
@@ -27,10 +27,7 @@ export interface ClientContext {
   signal: AbortSignal;
 }
 
-export function resolveGlobals(
-  options: GlobalOptions,
-  env: NodeJS.ProcessEnv = process.env,
-): { baseUrl: string; apiKey: string | undefined } {
+function resolveGlobals(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): { baseUrl: string; apiKey: string | undefined } {
   const baseUrl = (options.url ?? env.ERRAND_URL ?? '').trim() || DEFAULT_URL;
   let parsed: URL;
   try {

@@ -18,7 +18,7 @@ export function formatFields(fields: [string, string][]): string {
 }
 
 /** Rows as columns padded to their widest cell (the last column is not padded). */
-export function formatTable(header: string[], rows: string[][]): string {
+function formatTable(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
   const widths = header.map((_, col) => Math.max(...all.map((row) => (row[col] ?? '').length)));
   return all
@@ -38,7 +38,7 @@ export function formatStep(s: Pick<StatusResource, 'current_step' | 'completed_s
 }
 
 /** Percent, step and message of a request in one line ("50%  2/4 analyse  Halfway there"). */
-export function formatProgress(s: StatusResource): string {
+function formatProgress(s: StatusResource): string {
   const percent = s.progress === null ? '–' : `${Math.round(s.progress)}%`;
   return [percent, formatStep(s), s.message ?? ''].filter(Boolean).join('  ');
 }
@@ -67,7 +67,7 @@ export function formatError(e: { type: string; message: string }): string {
   return `${e.type}: ${e.message}`;
 }
 
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const minutes = Math.floor(ms / 60_000);

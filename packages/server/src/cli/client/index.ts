@@ -11,8 +11,6 @@ import { registerSubmitCommands } from './submitCommands.js';
 import { registerTailCommand } from './tail.js';
 import { registerWatchCommand } from './watch.js';
 
-export { EXIT } from './exitCodes.js';
-
 const EXIT_CODES_HELP = `
 Environment: ERRAND_URL (default http://127.0.0.1:8001), ERRAND_API_KEY.
 Exit codes: 0 done (the request completed), 1 the request failed, 2 usage error,

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { UsageError } from './exitCodes.js';
 
 /** Most bytes read from a file or stdin for one argument (the server's body limit is smaller anyway). */
-export const JSON_ARGUMENT_MAX_BYTES = 64 * 1024 * 1024;
+const JSON_ARGUMENT_MAX_BYTES = 64 * 1024 * 1024;
 
 export async function readJsonArgument(flag: string, value: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<unknown> {
   let source: string;

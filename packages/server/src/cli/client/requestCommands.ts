@@ -11,9 +11,9 @@ import { finish, reportAccepted, reportStatus } from './report.js';
 
 const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const;
 /** Default number of requests `list` shows. */
-export const LIST_DEFAULT = 20;
+const LIST_DEFAULT = 20;
 /** Most requests one `list` shows (it pages through the server's cursor). */
-export const LIST_MAX = 10_000;
+const LIST_MAX = 10_000;
 /** The server's largest page. */
 const PAGE_MAX = 100;
 

@@ -4,7 +4,7 @@
  * what the page shows — a sentence, not a status code dump.
  */
 
-import type { Delivery, DeliveryAttempt, ErrorBody, ListPage as ClientListPage, StatusResource } from '@errand/client';
+import type { Delivery, ListPage as ClientListPage, StatusResource } from '@errand/client';
 
 // The wire shapes are @errand/client's (checked against the OpenAPI document by the server's tests);
 // the dashboard imports them as types only, so none of the SDK's code is bundled for them.
@@ -12,12 +12,10 @@ export { isTerminal, REQUEST_STATUSES } from '@errand/client';
 export type { RequestStatus } from '@errand/client';
 /** The status resource (docs/api.md#the-status-resource). */
 export type RequestView = StatusResource;
-export type ErrorView = ErrorBody;
 export type ListPage = ClientListPage;
-export type DeliveryAttemptView = DeliveryAttempt;
 export type DeliveryView = Delivery;
 
-export interface Percentiles {
+interface Percentiles {
   p50: number;
   p95: number;
   p99: number;
@@ -47,7 +45,7 @@ export interface StatsView {
 }
 
 /** An answer that was not 2xx, or no answer at all (`status` 0). */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly type: string,
@@ -59,7 +57,7 @@ export class ApiError extends Error {
 }
 
 /** What to show for an API error: plain words, with the server's message when it has one. */
-export function plainWords(status: number, type: string, message: string): string {
+function plainWords(status: number, type: string, message: string): string {
   if (status === 0) return 'The Errand server cannot be reached. Check that it is running, then try again.';
   if (status === 401) return 'This key was not accepted (401). Check the key and sign in again.';
   if (status === 403) return 'This key may not do that (403). Use an admin key, or a key of the right tenant.';

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 export type Route = { page: 'requests'; query: URLSearchParams } | { page: 'request'; id: string } | { page: 'operations' };
 
-export function parseHash(hash: string): Route {
+function parseHash(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/requests';
   const [pathname = '', search = ''] = path.split('?', 2);
   const parts = pathname

@@ -12,7 +12,7 @@ export interface SseMessage {
   data: string;
 }
 
-export interface SseOpenOptions {
+interface SseOpenOptions {
   headers: Record<string, string>;
   signal: AbortSignal;
   lastEventId?: string | null;
@@ -22,10 +22,10 @@ export interface SseOpenOptions {
 }
 
 /** How a stream ended. */
-export type SseEnd = { kind: 'done' } | { kind: 'http'; status: number; body: string } | { kind: 'dropped' };
+type SseEnd = { kind: 'done' } | { kind: 'http'; status: number; body: string } | { kind: 'dropped' };
 
 /** Reads one connection until it ends. Never throws for network trouble: it says how it ended. */
-export async function readSse(url: string, options: SseOpenOptions): Promise<SseEnd> {
+async function readSse(url: string, options: SseOpenOptions): Promise<SseEnd> {
   const headers: Record<string, string> = { ...options.headers, accept: 'text/event-stream' };
   if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
   let res: Response;

@@ -18,7 +18,7 @@ import { isIPv6 } from 'node:net';
 import type { Clock } from '../../clock/index.js';
 import { ErrandError } from '../../model/index.js';
 
-export const ADDRESSES_MAX = 10_000;
+const ADDRESSES_MAX = 10_000;
 
 interface Window {
   startedAt: number;
@@ -64,7 +64,7 @@ export class FailedAuthThrottle {
 }
 
 /** The unit an address is counted in: IPv4 as is, IPv6 by its /64. */
-export function addressKey(address: string): string {
+function addressKey(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped?.[1] !== undefined) return mapped[1];
   if (!isIPv6(address)) return address;

@@ -60,8 +60,3 @@ export function queryParameters(schema: z.ZodType, descriptions: Record<string, 
 export function pathParameter(name: string, description: string, schema: Json = { type: 'string' }): Json {
   return { name, in: 'path', required: true, description, schema };
 }
-
-/** `{param}` in a document path for each `:param` of a Fastify route. */
-export function openApiPath(route: string): string {
-  return route.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
-}

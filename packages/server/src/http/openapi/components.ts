@@ -73,7 +73,7 @@ function generate(schemas: Record<string, z.ZodType>, io: 'input' | 'output'): R
 }
 
 /** The HTTP statuses of the catalog's HTTP errors, with their types. */
-export function errorTypesByStatus(): Map<number, string[]> {
+function errorTypesByStatus(): Map<number, string[]> {
   const byStatus = new Map<number, string[]>();
   for (const [type, entry] of Object.entries(ERROR_CATALOG)) {
     if (entry.scope !== 'http') continue;

@@ -1,2 +1,2 @@
-export { buildOpenApiDocument, type DocumentOptions } from './document.js';
-export { DOCS_PREFIX, openApiRoutes } from './register.js';
+export { buildOpenApiDocument } from './document.js';
+export { openApiRoutes } from './register.js';

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildOpenApiDocument, type DocumentOptions } from './document.js';
 
 /** Where Swagger UI lives; its own assets are under `${DOCS_PREFIX}/`. */
-export const DOCS_PREFIX = '/docs';
+const DOCS_PREFIX = '/docs';
 
 export function openApiRoutes(app: FastifyInstance, options: DocumentOptions): void {
   const document = buildOpenApiDocument(options);

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { DELIVERY_STATUSES, REQUEST_STATUSES } from '../../model/index.js';
 
 /** An ISO 8601 timestamp in UTC, as every body writes times. */
-export const isoTime = z.string().meta({ format: 'date-time', examples: ['2026-11-23T10:54:03.225Z'] });
+const isoTime = z.string().meta({ format: 'date-time', examples: ['2026-11-23T10:54:03.225Z'] });
 export const requestId = z.string().meta({ description: '`req_` and a lowercase ULID.', examples: ['req_01kf3v6q4c8x0d2m5n7p9r1s3t'] });
 const count = z.number().int().nonnegative();
 

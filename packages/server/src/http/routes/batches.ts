@@ -81,7 +81,7 @@ export function batchRoutes(app: FastifyInstance, deps: { engine: Engine; config
 }
 
 /** A batch's status: counts per state, and derived totals. Items purged by retention count as `purged`. */
-export function presentBatch(
+function presentBatch(
   batch: Batch,
   items: readonly Pick<RequestSummary, 'status' | 'completed_at'>[],
 ): Record<string, unknown> & { status: string } {

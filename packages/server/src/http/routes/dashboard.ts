@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { loadDashboardAssets, type DashboardAssets } from '../../dashboard/index.js';
 import { ErrandError } from '../../model/index.js';
 
-export const DASHBOARD_CSP = [
+const DASHBOARD_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -57,7 +57,7 @@ function summary(d: Delivery): Record<string, unknown> {
 }
 
 /** A delivery as the log shows it; times are ISO 8601, durations ms. */
-export function presentDelivery(d: DeliveryWithAttempts): Record<string, unknown> {
+function presentDelivery(d: DeliveryWithAttempts): Record<string, unknown> {
   return {
     ...summary(d),
     attempts: d.attempts.map((a) => ({

@@ -45,7 +45,7 @@ export interface OpenAiRouteDeps {
 }
 
 /** Most messages one completion request may carry. */
-export const OPENAI_MESSAGES_MAX = 1000;
+const OPENAI_MESSAGES_MAX = 1000;
 
 const contentPart = z.looseObject({ type: z.string({ error: 'must be a string' }), text: z.string().optional() });
 const message = z.looseObject({
@@ -83,12 +83,12 @@ interface Answer {
 }
 
 /** The operations exposed as models: `openai.models`, else `chat.operation` when set. */
-export function exposedModels(config: ErrandConfig): readonly string[] {
+function exposedModels(config: ErrandConfig): readonly string[] {
   return config.openai.models ?? (config.chat.operation === undefined ? [] : [config.chat.operation]);
 }
 
 /** A rough token count (about four characters a token); Errand runs no tokenizer. */
-export function estimateTokens(text: string): number {
+function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
@@ -100,7 +100,7 @@ function textOf(content: z.output<typeof message>['content']): string {
 }
 
 /** The text a result answers with: `result.text`, a string result, or the result as JSON. */
-export function completionText(result: unknown): string {
+function completionText(result: unknown): string {
   if (typeof result === 'string') return result;
   if (result === null || result === undefined) return '';
   if (typeof result === 'object' && typeof (result as { text?: unknown }).text === 'string') return (result as { text: string }).text;

@@ -25,8 +25,8 @@ import { LIST_RESULT_MAX_BYTES, presentRequest, retryAfterSeconds } from '../pre
 import { parseWith } from '../validate.js';
 
 /** Page size when `limit` is not given, and the most a page may hold. */
-export const LIST_LIMIT_DEFAULT = 20;
-export const LIST_LIMIT_MAX = 100;
+const LIST_LIMIT_DEFAULT = 20;
+const LIST_LIMIT_MAX = 100;
 
 /** `GET /v1/requests` query (also in the OpenAPI document). */
 export const listQuery = z.strictObject({
@@ -51,9 +51,9 @@ export const listQuery = z.strictObject({
 });
 
 /** `long_poll_max` when no config is given: 30 s. */
-export const LONG_POLL_MAX_DEFAULT_MS = 30_000;
+const LONG_POLL_MAX_DEFAULT_MS = 30_000;
 /** The largest `wait` accepted (then clamped to `server.long_poll_max`); beyond it a value is an error, not a wish. */
-export const WAIT_MAX_ACCEPTED_SECONDS = 86_400;
+const WAIT_MAX_ACCEPTED_SECONDS = 86_400;
 
 export interface RequestRouteDeps {
   engine: Engine;
@@ -276,7 +276,7 @@ export async function missingRequest(engine: Engine, id: string, caller: Caller)
  * `?wait=N`: seconds (decimals allowed) to hold a status read, clamped to the
  * cap; absent → 0. Negative, non-numeric, repeated or absurd (over a day) → 400.
  */
-export function parseWait(value: unknown, capMs: number): number {
+function parseWait(value: unknown, capMs: number): number {
   if (value === undefined) return 0;
   const text = typeof value === 'string' ? value.trim() : null;
   if (text === null || text.length > 32 || !/^(?:\d+(?:\.\d*)?|\.\d+)$/.test(text)) {
@@ -301,7 +301,7 @@ function setRetryAfter(reply: FastifyReply, request: RequestSummary, now: number
 }
 
 /** Cursors are opaque to clients: base64url of `v1:<last id>`. */
-export function encodeCursor(id: string): string {
+function encodeCursor(id: string): string {
   return Buffer.from(`v1:${id}`).toString('base64url');
 }
 

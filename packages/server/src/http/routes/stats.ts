@@ -12,10 +12,10 @@ import { computeStats } from '../operationStats.js';
 import { parseWith } from '../validate.js';
 
 /** Window when `window_minutes` is not given. */
-export const STATS_WINDOW_MINUTES_DEFAULT = 60;
-export const STATS_WINDOW_MINUTES_MIN = 5;
+const STATS_WINDOW_MINUTES_DEFAULT = 60;
+const STATS_WINDOW_MINUTES_MIN = 5;
 /** Seven days. */
-export const STATS_WINDOW_MINUTES_MAX = 10_080;
+const STATS_WINDOW_MINUTES_MAX = 10_080;
 
 /** `GET /v1/stats` query (also in the OpenAPI document). */
 export const statsQuery = z.strictObject({

@@ -25,7 +25,7 @@ import { streamSubmission } from './events.js';
 export const HTTP_URL_PATTERN = '^[Hh][Tt][Tt][Pp][Ss]?://';
 
 /** Longest delayed start, in seconds (30 days). */
-export const DELAY_MAX_SECONDS = 30 * 86_400;
+const DELAY_MAX_SECONDS = 30 * 86_400;
 
 const webhookUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -83,7 +83,7 @@ export const operationQuery = z.looseObject({
 });
 export const triggerQuery = z.looseObject({ use_async: asyncFlag });
 /** An operation name in a path. */
-export const nameParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
+const nameParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
 
 export interface SubmitRouteDeps {
   engine: Engine;

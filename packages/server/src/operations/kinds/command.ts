@@ -41,10 +41,10 @@ import { spawnGroup, stopGroup, type GroupChild } from './processGroups.js';
 /** Bytes of stderr kept for the log line of a failed run (tenants never see stderr). */
 const STDERR_TAIL_BYTES = 2000;
 /** Exit status a program uses to ask for a retry (EX_TEMPFAIL in sysexits.h). */
-export const EXIT_TEMPFAIL = 75;
+const EXIT_TEMPFAIL = 75;
 const PROTOCOL_KEYS = new Set(['progress', 'output', 'result', 'error']);
 /** Variables every program gets from Errand's environment when they are set: where to find programs, home, locale, time zone, temp folder. */
-export const COMMAND_BASE_ENV: readonly string[] = ['PATH', 'HOME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'];
+const COMMAND_BASE_ENV: readonly string[] = ['PATH', 'HOME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'];
 /** Prefixes of base variables (the locale categories LC_ALL, LC_CTYPE, …). */
 const COMMAND_BASE_ENV_PREFIXES: readonly string[] = ['LC_'];
 

@@ -17,7 +17,7 @@ import { readSseData } from './sse.js';
 import { displayUrl, fetchUpstream, logUpstreamFailure, readBounded, statusFailure, transportFailure, upstreamCall } from './upstream.js';
 
 /** Most bytes read from one completion (stream included). */
-export const LLM_RESPONSE_MAX_BYTES = 16 * 1024 * 1024;
+const LLM_RESPONSE_MAX_BYTES = 16 * 1024 * 1024;
 /** Characters of error body kept when an upstream answers non-2xx. */
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 

@@ -58,7 +58,7 @@ export function applicationName(nodeId: string): string {
 }
 
 /** Our transactions are never idle between statements for more than a moment of JavaScript. */
-export const IDLE_IN_TRANSACTION_MS = 15_000;
+const IDLE_IN_TRANSACTION_MS = 15_000;
 
 // BIGINT (epoch ms, counts) as numbers: every value the store keeps fits in 2^53.
 const INT8_OID = 20;

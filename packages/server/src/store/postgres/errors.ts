@@ -37,7 +37,7 @@ const DRIVER_MESSAGES = [
   /connect ECONNREFUSED/i,
 ];
 
-export function isUnavailable(cause: unknown): boolean {
+function isUnavailable(cause: unknown): boolean {
   if (cause instanceof ErrandError) return false;
   const code = (cause as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') {

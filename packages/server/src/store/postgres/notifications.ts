@@ -50,7 +50,7 @@ const payloadSchema = z.object({
 const deliverySchema = z.object({ n: z.string().nullable().optional(), sc: z.string().nullable().optional() });
 
 /** Parses an `errand_events` payload; null when it is not one (logged by the caller, never thrown). */
-export function parseEventNotification(payload: string): Parsed<EventNotification> | null {
+function parseEventNotification(payload: string): Parsed<EventNotification> | null {
   let json: unknown;
   try {
     json = JSON.parse(payload);
@@ -67,7 +67,7 @@ export function parseEventNotification(payload: string): Parsed<EventNotificatio
 }
 
 /** Parses an `errand_deliveries` payload; one it cannot read wakes the deliverer anyway (a spare claim is harmless). */
-export function parseDeliveryNotification(payload: string): Parsed<DeliveryNotification> {
+function parseDeliveryNotification(payload: string): Parsed<DeliveryNotification> {
   try {
     const parsed = deliverySchema.safeParse(JSON.parse(payload));
     if (parsed.success) return { note: { kind: 'delivery', node: parsed.data.n ?? '' }, schema: parsed.data.sc ?? null };

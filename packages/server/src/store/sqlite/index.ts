@@ -1,2 +1,1 @@
 export { SqliteStore } from './sqliteStore.js';
-export type { SqliteStoreOptions } from './sqliteStore.js';

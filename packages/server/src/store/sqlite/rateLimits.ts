@@ -9,7 +9,7 @@
 import { bucketResult, bucketTake, type BucketState } from '../rateLimit.js';
 import type { RateLimitTake, RateLimitTakeParams } from '../store.js';
 
-export const MEMORY_BUCKETS_MAX = 100_000;
+const MEMORY_BUCKETS_MAX = 100_000;
 
 export class MemoryBuckets {
   private readonly buckets = new Map<string, BucketState>();

@@ -231,7 +231,7 @@ function mergeRows(old: RequestView[], fresh: RequestView[]): RequestView[] {
 }
 
 /** Applies one live event to a row (the status resource's fields that events carry). */
-export function patchRow(row: RequestView, event: TenantEvent): RequestView {
+function patchRow(row: RequestView, event: TenantEvent): RequestView {
   const next: RequestView = { ...row, status: event.status };
   if (event.type === 'progress') {
     const d = event.data;
