@@ -427,11 +427,6 @@ export class Engine {
     return waitFor({ ...params, follow, clock: this.clock, expire: this.stopping.signal });
   }
 
-  /** The request with its input (tenant-scoped when `tenant` is given), or null. */
-  getRequest(params: RequestGetByIdParams): Promise<Request | null> {
-    return this.store.requestGetById(params);
-  }
-
   /** The request without its input, or null. */
   getRequestSummary(params: RequestGetByIdParams): Promise<RequestSummary | null> {
     return this.store.requestGetSummary(params);
