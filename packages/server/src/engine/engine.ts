@@ -365,8 +365,9 @@ export class Engine {
       waitMs: timeoutMs,
       read: () => this.store.requestGetById({ id }),
       ready: (request) => request === null || isTerminal(request.status),
-      // A terminal live entry carries the request as committed: no read needed; others change nothing here.
-      decide: ({ live, request }) => (live && request !== null && isTerminal(request.status) ? { value: request } : 'ignore'),
+      // A terminal live entry carries the request as committed: no read needed. A terminal entry the follow
+      // caught up from the store (after a gap) carries only a summary: read the request. Others change nothing here.
+      decide: ({ live, request }) => (request === null || !isTerminal(request.status) ? 'ignore' : live ? { value: request } : 'read'),
     });
   }
 

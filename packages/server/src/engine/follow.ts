@@ -330,6 +330,8 @@ export function waitFor<T>(params: WaitForParams<T>): Promise<T> {
 
     follow.start({
       afterSeq: null,
+      // The follow ended by itself (terminal entry, store error, gave up): nothing more will wake this wait, so read now.
+      onEnd: () => wake(),
       onEntry: (entry) => {
         const decision = decide?.(entry) ?? 'read';
         if (decision === 'ignore') return;

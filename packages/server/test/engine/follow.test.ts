@@ -380,6 +380,37 @@ function exercise(name: string, open: () => Promise<{ store: Store; cleanup: () 
       },
     );
 
+    test(
+      'waitFor: a follow that ends by itself (terminal caught up from the store after a gap) reads at once',
+      { skip: reason },
+      async (t) => {
+        const log = await fresh(t);
+        await log.open();
+        const clock = new ManualClock(T0);
+        let reads = 0;
+        const waiting = waitFor({
+          follow: log.follow(),
+          clock,
+          waitMs: 30_000,
+          read: () => (reads++, log.store.requestGetSummary({ id: log.request.id })),
+          ready: (r) => r === null || r.status === 'completed',
+          // Like a sync wait: settles only from a live terminal entry, ignores the rest.
+          decide: (entry) => (entry.live && entry.request?.status === 'completed' ? { value: entry.request } : 'ignore'),
+        });
+        await settle();
+        log.publish(...(await log.output(1))); // 3, published: the follow now knows where it is
+        await log.output(1); // 4, committed but never published (another node's entry, not relayed yet)
+        log.publishTerminal(await log.complete()); // 5: a gap, so 4 and 5 come from the store (not live)
+        let answer: Awaited<typeof waiting> | undefined;
+        void waiting.then((r) => (answer = r));
+        await until(() => answer !== undefined); // no clock advance: the timeout never fires
+        assert.equal(answer?.status, 'completed');
+        assert.equal(reads, 2, 'the first read, and one when the follow ended (decide ignored the rest)');
+        assert.equal(clock.pendingTimers, 0);
+        assert.equal(log.events.hasSubscribers(log.request.id), false);
+      },
+    );
+
     test('waitFor: aborting answers the latest state read; expiring reads once more', { skip: reason }, async (t) => {
       const log = await fresh(t);
       await log.open();
