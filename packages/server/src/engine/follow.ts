@@ -31,7 +31,7 @@
  * log only for requests that have followers; a follow of its own would count
  * as a follower and receive its own forwards.
  */
-import { isTerminal, type Request, type RequestEvent, type RequestStatus } from '../model/index.js';
+import { eventStatus, isTerminal, type Request, type RequestEvent } from '../model/index.js';
 import type { RequestSummary, Store } from '../store/index.js';
 import type { Clock } from '../clock/index.js';
 import type { EngineEventMap, EngineEvents } from './events.js';
@@ -76,9 +76,8 @@ export interface FollowDeps {
 
 /** True for a status entry into a terminal state: the last entry of a request's log. */
 function isTerminalEntry(event: RequestEvent): boolean {
-  if (event.type !== 'status') return false;
-  const status = (event.data as { status?: RequestStatus } | null)?.status;
-  return status !== undefined && isTerminal(status);
+  const status = eventStatus(event);
+  return status !== null && isTerminal(status);
 }
 
 /** A subscription to one request's entries: see the file header. */

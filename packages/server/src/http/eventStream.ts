@@ -20,7 +20,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { EVENT_PAGE_SIZE, type Engine, type Follow } from '../engine/index.js';
-import { ErrandError, isTerminal, type RequestEvent, type RequestStatus } from '../model/index.js';
+import { ErrandError, eventStatus, isTerminal, type RequestEvent } from '../model/index.js';
 import type { RequestSummary } from '../store/index.js';
 import { presentRequest } from './present.js';
 import type { SseStream } from './sse.js';
@@ -31,8 +31,8 @@ export type RequestSseType = 'status' | 'progress' | 'output' | 'completed' | 'f
 /** The SSE event type of an event-log entry. */
 function sseTypeOf(entry: RequestEvent): RequestSseType {
   if (entry.type !== 'status') return entry.type;
-  const status = (entry.data as { status?: RequestStatus } | null)?.status;
-  return status !== undefined && isTerminal(status) ? (status as 'completed' | 'failed' | 'cancelled') : 'status';
+  const status = eventStatus(entry);
+  return status !== null && isTerminal(status) ? (status as 'completed' | 'failed' | 'cancelled') : 'status';
 }
 
 /** True for the types that end a stream. */

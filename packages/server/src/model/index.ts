@@ -17,7 +17,7 @@ export type { RequestStatus } from './status.js';
 export { isBatchId, isDeliveryId, isRequestId, newBatchId, newDeliveryId, newRequestId } from './ids.js';
 export { DELIVERY_STATUSES, batchDeliveryPayload, deliveryPayload } from './delivery.js';
 export type { Delivery, DeliveryAttempt, DeliveryError, DeliveryWithAttempts } from './delivery.js';
-export { EVENT_TYPES } from './request.js';
+export { EVENT_TYPES, eventStatus } from './request.js';
 export type { Batch, EventType, Progress, Request, RequestError, RequestEvent, RequestMode } from './request.js';
 export { ERROR_CATALOG, ErrandError, isErrorType } from './errors.js';
 export type { ErrorType } from './errors.js';

@@ -72,6 +72,13 @@ export interface RequestEvent {
   created_at: number;
 }
 
+/** The status a `status` entry records (what its request moved to); null for other entries. */
+export function eventStatus(event: RequestEvent): RequestStatus | null {
+  if (event.type !== 'status') return null;
+  const status = (event.data as { status?: unknown } | null)?.status;
+  return typeof status === 'string' ? (status as RequestStatus) : null;
+}
+
 /** Many requests of one operation submitted together; each item is an ordinary request. */
 export interface Batch {
   id: string;

@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
 import type { RequestSummary } from '../../store/index.js';
-import { isRequestId, isTerminal, type Request, type RequestEvent } from '../../model/index.js';
+import { eventStatus, isRequestId, isTerminal, type Request, type RequestEvent } from '../../model/index.js';
 import { callerOf } from '../caller.js';
 import { checkResumePoint, feedRequestEvents, parseResumePoint, trackStreams, type RequestSseType } from '../eventStream.js';
 import { limitsOf } from '../limits/index.js';
@@ -120,5 +120,5 @@ export function streamSubmission(params: StreamSubmissionParams): FastifyReply {
 /** Streaming chat sends output chunks, and status entries that start a new attempt (retry or release). */
 function chatIncludes(type: RequestSseType, entry: RequestEvent): boolean {
   if (type === 'output') return true;
-  return type === 'status' && entry.seq > 1 && (entry.data as { status?: string } | null)?.status === 'pending';
+  return type === 'status' && entry.seq > 1 && eventStatus(entry) === 'pending';
 }

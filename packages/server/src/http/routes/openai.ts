@@ -30,7 +30,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
-import { ERROR_CATALOG, ErrandError, isErrorType, isTerminal, type Request } from '../../model/index.js';
+import { ERROR_CATALOG, ErrandError, eventStatus, isErrorType, isTerminal, type Request } from '../../model/index.js';
 import type { RequestSummary } from '../../store/index.js';
 import { callerOf } from '../caller.js';
 import { toErrandError } from '../errors.js';
@@ -353,10 +353,10 @@ function registerRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
           chunk({ content: text }, null);
           return;
         }
-        const status = (event.data as { status?: unknown } | null)?.status;
-        if (event.type !== 'status' || typeof status !== 'string') return;
+        const status = eventStatus(event);
+        if (status === null) return;
         latestStatus = status;
-        if (!isTerminal(status as Request['status'])) return;
+        if (!isTerminal(status)) return;
         finishing = true;
         // The terminal entry comes with its request (as committed, or read for it); null when purged meanwhile.
         if (final && isTerminal(final.status)) finish(final);
