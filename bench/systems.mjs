@@ -355,8 +355,12 @@ export async function startBullmq({ label = 'BullMQ', concurrency = 50, redis = 
     if (job.name === 'probe') t.probeFinished();
   });
   worker.on('error', (err) => process.stderr.write(`bench: BullMQ worker: ${err.message}\n`));
-  await queue.waitUntilReady();
-  await worker.waitUntilReady();
+  const ready = Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
+  const late = delay(10_000).then(() => 'late');
+  if ((await Promise.race([ready, late])) === 'late') {
+    await Promise.allSettled([worker.close(true), queue.close()]);
+    throw new Error(`BullMQ: Redis at ${redis.host}:${redis.port} did not answer within 10 s`);
+  }
   return {
     label,
     async enqueue(count, { inFlight, bulk }) {
