@@ -1,13 +1,15 @@
 /**
- * What the benchmark suites share (bench/run.mjs, bench/polling.mjs and
- * bench/notify.mjs): a group of child processes that is always stopped
+ * What the benchmark suites share (bench/run.mjs, polling.mjs, notify.mjs,
+ * pg.mjs, peers.mjs): a group of child processes that is always stopped
  * (SIGTERM, then SIGKILL), the machine description written into RESULTS.md,
- * a node:http request helper, a process's CPU time, RSS and descriptors from
- * /proc (Linux), and number formatting.
+ * a node:http request helper, a process's CPU time, RSS, descriptors and
+ * bytes written from /proc (Linux), bounded producers and waits, autocannon
+ * loads, the comparison queues' import, and number formatting.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -329,6 +331,12 @@ export function rssMiB(pid) {
   return kb === undefined ? NaN : Number(kb) / 1024;
 }
 
+/** Bytes `pid` has caused to be written to storage so far (/proc/<pid>/io `write_bytes`; page-cache writes count when dirtied). */
+export function writeBytes(pid) {
+  const n = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1];
+  return n === undefined ? NaN : Number(n);
+}
+
 /** Open descriptors of `pid` (≈ its connections, plus a few dozen files). */
 export function openFds(pid) {
   try {
@@ -377,4 +385,123 @@ export function intFlag(name, text, min, max) {
     process.exit(2);
   }
   return n;
+}
+
+// ---------------------------------------------------------------------------
+// Load shapes shared by the suites
+
+/** Runs `total` calls of `job(i)` with at most `concurrency` in flight; rejects on the first failure. */
+export async function produce(total, concurrency, job) {
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= total) return;
+      await job(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+}
+
+/** Polls `done()` every `everyMs` until it is true; throws after `timeoutMs`. */
+export async function waitUntil(done, timeoutMs, what, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; round < Math.ceil(timeoutMs / everyMs) + 1; round++) {
+    if (await done()) return;
+    if (Date.now() > deadline) break;
+    await delay(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * autocannon bound to a process group (stopped by its cleanup): `load(options)`
+ * runs one load, `measure(label, expectedStatus, load)` a warm-up then the
+ * measured run, summarised (req/s of the expected status, p50/p99, other statuses).
+ */
+export function autocannonRunner(group, { connections, duration, warmup }) {
+  const require = createRequire(import.meta.url);
+  const autocannon = require('autocannon');
+  function load(options) {
+    return new Promise((resolve, reject) => {
+      const instance = autocannon({ connections, pipelining: 1, timeout: 10, ...options }, (err, result) => {
+        untrack();
+        if (err) reject(err);
+        else resolve(result);
+      });
+      const untrack = group.track(instance);
+    });
+  }
+  async function measure(label, expectedStatus, run) {
+    if (warmup > 0) await run(warmup);
+    process.stderr.write(`bench: ${label}: ${duration} s, ${connections} connections…\n`);
+    const r = await run(duration);
+    const expected = r.statusCodeStats?.[String(expectedStatus)]?.count ?? 0;
+    const statuses = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
+    return {
+      label,
+      expectedStatus,
+      expected,
+      rps: expected / r.duration,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      statuses,
+      seconds: r.duration,
+    };
+  }
+  /** `POST <url>/v1/operations/noop?async=true` with `body` for `seconds`. */
+  const submitLoad = (url, body, seconds) =>
+    load({
+      url: `${url}/v1/operations/noop?async=true`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duration: seconds,
+    });
+  /** `GET <url>/v1/requests/{id}` rotating over `ids` for `seconds`. */
+  const pollLoad = (url, ids, seconds) => {
+    let next = 0;
+    return load({
+      url,
+      duration: seconds,
+      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/requests/${ids[next++ % ids.length]}` }) }],
+    });
+  };
+  return { load, measure, submitLoad, pollLoad };
+}
+
+/**
+ * The comparison queues (bench/peers/package.json), imported from their own
+ * node_modules; exits 2 with the install command when they are missing.
+ */
+export async function importPeer(name) {
+  const requirePeers = createRequire(path.join(BENCH_DIR, 'peers', 'package.json'));
+  try {
+    return await import(requirePeers.resolve(name));
+  } catch {
+    process.stderr.write(`bench: ${name} is not installed; run \`npm ci --prefix bench/peers\` first\n`);
+    process.exit(2);
+  }
+}
+
+/** A fresh temp dir's `errand.yaml` (YAML is a superset of JSON) with `store` and the given operation modules. */
+export function writeErrandConfig(dir, { store, operations, extra = {} }) {
+  const ops = {};
+  for (const [name, source] of Object.entries(operations)) {
+    writeFileSync(path.join(dir, `${name}.mjs`), source);
+    ops[name] = { module: `./${name}.mjs` };
+  }
+  writeFileSync(
+    path.join(dir, 'errand.yaml'),
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0, shutdown_grace: 5 },
+      store,
+      logging: { level: 'warn' },
+      operations: ops,
+      ...extra,
+    }),
+  );
 }

@@ -14,7 +14,9 @@
  * 1,000 clients long-polling vs polling every second), `--suite notify`
  * bench/notify.mjs (webhook deliveries per second, SSE fan-out to 1,000
  * subscribers), `--suite pg` bench/pg.mjs (end-to-end throughput on
- * PostgreSQL, one and two nodes, beside pg-boss and graphile-worker);
+ * PostgreSQL, one and two nodes, beside pg-boss and graphile-worker),
+ * `--suite peers` bench/peers.mjs (Errand on SQLite and PostgreSQL beside
+ * BullMQ, graphile-worker, pg-boss and a do-nothing Fastify, in one run);
  * `--suite throughput` (this file's own measurements) is the default.
  *
  * Everything listens on and targets 127.0.0.1. Every child process is stopped
@@ -26,8 +28,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import {
+  autocannonRunner,
   BASELINE,
   CLI,
   RESULTS,
@@ -50,7 +52,7 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------
 // Suite: `--suite polling` hands the other flags to bench/polling.mjs.
 
-const SUITES = ['throughput', 'polling', 'notify', 'pg'];
+const SUITES = ['throughput', 'polling', 'notify', 'pg', 'peers'];
 let suite = 'throughput';
 const args = [];
 {
@@ -78,10 +80,14 @@ if (suite === 'pg') {
   const { main: pgSuite } = await import('./pg.mjs');
   process.exit(await pgSuite(args));
 }
+if (suite === 'peers') {
+  const { main: peers } = await import('./peers.mjs');
+  process.exit(await peers(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
-  --suite NAME      throughput (the default; the flags below), polling, notify or pg (their own flags: --suite polling --help)
+  --suite NAME      throughput (the default; the flags below), polling, notify, pg or peers (their own flags: --suite peers --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
@@ -136,62 +142,10 @@ installSafetyNet(group, runs * (DURATION + WARMUP) * 1000 + 90_000);
 
 const SUBMIT_BODY = JSON.stringify({ customer: 'c-1042', items: [1, 2, 3], note: 'bench' });
 
-function cannon(options) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon({ connections: CONNECTIONS, pipelining: 1, timeout: 10, ...options }, (err, result) => {
-      untrack();
-      if (err) reject(err);
-      else resolve(result);
-    });
-    const untrack = group.track(instance);
-  });
-}
-
-function submitLoad(url, duration) {
-  return cannon({
-    url: `${url}/v1/operations/noop?async=true`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: SUBMIT_BODY,
-    duration,
-  });
-}
-
-function pollLoad(url, ids, duration) {
-  let next = 0;
-  return cannon({
-    url,
-    duration,
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => ({ ...req, path: `/v1/requests/${ids[next++ % ids.length]}` }),
-      },
-    ],
-  });
-}
-
-/** Warm-up (not recorded), then the measured run, summarised. */
-async function measure(label, expectedStatus, load) {
-  if (WARMUP > 0) await load(WARMUP);
-  process.stderr.write(`bench: ${label}: ${DURATION} s, ${CONNECTIONS} connections…\n`);
-  const r = await load(DURATION);
-  const expected = r.statusCodeStats?.[String(expectedStatus)]?.count ?? 0;
-  const statuses = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
-  return {
-    label,
-    expectedStatus,
-    expected,
-    rps: expected / r.duration,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    non2xx: r.non2xx,
-    errors: r.errors,
-    timeouts: r.timeouts,
-    statuses,
-    seconds: r.duration,
-  };
-}
+const cannon = autocannonRunner(group, { connections: CONNECTIONS, duration: DURATION, warmup: WARMUP });
+const measure = cannon.measure;
+const submitLoad = (url, duration) => cannon.submitLoad(url, SUBMIT_BODY, duration);
+const pollLoad = cannon.pollLoad;
 
 // ---------------------------------------------------------------------------
 // Targets

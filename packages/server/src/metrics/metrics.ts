@@ -16,6 +16,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ErrandConfig } from '../config/index.js';
 import type { Engine } from '../engine/index.js';
 import type { Request } from '../model/index.js';
+import { storeCommits } from '../store/index.js';
 import { LabelCap } from './labels.js';
 
 export interface MetricsOptions {
@@ -60,6 +61,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['version', 'store'],
     registers,
   }).set({ version: options.version, store: options.storeKind }, 1);
+  registry.registerMetric(storeCommits);
   new Gauge({
     name: 'errand_sse_subscribers',
     help: 'Server-Sent Events streams open on this node.',

@@ -1,3 +1,4 @@
+export { storeCommits } from './commits.js';
 export { openStore } from './open.js';
 export {
   applicationName,

@@ -159,6 +159,9 @@ describe('metrics after a known workload', () => {
     assert.equal(value(samples, 'errand_webhook_delivery_seconds_count'), 1);
     assert.equal(value(samples, 'errand_info', { store: 'sqlite' }), 1);
     assert.ok(value(samples, 'errand_process_resident_memory_bytes') > 0, 'process metrics are collected');
+    // Seven submissions were each committed before their answer (the store's own counting is a conformance test).
+    const commitsBefore = value(samples, 'errand_store_commits_total');
+    assert.ok(commitsBefore >= 7, `errand_store_commits_total is ${commitsBefore}`);
 
     // Cancel the running one and retry the failed one by hand.
     const cancel = await t.inject({ method: 'DELETE', url: `/v1/requests/${held}`, headers: ACME });
@@ -176,6 +179,7 @@ describe('metrics after a known workload', () => {
     assert.equal(value(samples, 'errand_requests_finished_total', { operation: 'echo', tenant: 'acme', status: 'cancelled' }), 1);
     assert.equal(value(samples, 'errand_queue_depth', { operation: 'echo' }), 0);
     assert.equal(value(samples, 'errand_requests_running', { operation: 'slow' }), 0);
+    assert.ok(value(samples, 'errand_store_commits_total') > commitsBefore, 'the cancels and the retry were committed');
   });
 
   test('only an admin key reads metrics: 401 without a key, 403 with a tenant key', async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { canTransition, REQUEST_STATUSES, type Request, type RequestError, type RequestStatus } from '../../src/model/index.js';
-import type { Store } from '../../src/store/index.js';
+import { storeCommits, type Store } from '../../src/store/index.js';
 import { makeNewRequest, T0 } from '../helpers/factories.js';
 import { exerciseDeliveries } from './deliveryConformance.js';
 import { exerciseRateLimits } from './rateLimitConformance.js';
@@ -57,6 +57,21 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         });
         const got = await store.requestGetById({ id: fresh.id });
         assert.deepEqual(got, request);
+      }));
+
+    test('each write commits once in errand_store_commits_total; reads commit nothing', () =>
+      withStore(async (store) => {
+        const commits = async () => (await storeCommits.get()).values[0]?.value ?? 0;
+        const start = await commits();
+        const { request } = await store.requestInsert({ request: makeNewRequest() });
+        assert.equal(await commits(), start + 1);
+        await store.requestGetById({ id: request.id });
+        await store.requestCounts();
+        assert.equal(await commits(), start + 1);
+        const claimed = await store.requestClaim({ owner: OWNER, now: request.run_at, leaseMs: LEASE, limit: 1 });
+        assert.equal(claimed.length, 1);
+        assert.ok(await store.requestComplete({ id: request.id, attempt: 1, owner: OWNER, now: request.run_at + 1, result: 1 }));
+        assert.equal(await commits(), start + 3);
       }));
 
     test('concurrent inserts all commit, each with its own first event', () =>

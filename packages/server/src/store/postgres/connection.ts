@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { ErrandError } from '../../model/index.js';
+import { storeCommits } from '../commits.js';
 import { translatePgError } from './errors.js';
 
 export interface PostgresStoreOptions {
@@ -109,6 +110,7 @@ export async function transaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>):
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
+    storeCommits.inc();
     return result;
   } catch (cause) {
     try {
@@ -123,10 +125,15 @@ export async function transaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>):
   }
 }
 
+/** Commands whose single statement is a commit of its own (counted in `errand_store_commits_total`). */
+const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
 /** One statement outside a transaction (reads, and single-statement writes that are atomic on their own). */
 export async function query<R extends pg.QueryResultRow>(pool: pg.Pool, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
   try {
-    return await pool.query<R>(text, values);
+    const result = await pool.query<R>(text, values);
+    if (WRITE_COMMANDS.has(result.command)) storeCommits.inc();
+    return result;
   } catch (cause) {
     throw translatePgError(cause);
   }

@@ -10,6 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import { ErrandError } from '../../model/index.js';
+import { storeCommits } from '../commits.js';
 
 interface QueuedWrite {
   fn: () => unknown;
@@ -55,6 +56,7 @@ export class GroupCommit {
         }
       }
       this.db.exec('COMMIT');
+      storeCommits.inc();
     } catch (cause) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       const error = this.translateError(cause);
