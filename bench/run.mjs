@@ -50,7 +50,7 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------
 // Suite: `--suite polling` hands the other flags to bench/polling.mjs.
 
-const SUITES = ['throughput', 'polling', 'notify', 'pg'];
+const SUITES = ['throughput', 'polling', 'notify', 'pg', 'scale'];
 let suite = 'throughput';
 const args = [];
 {
@@ -78,10 +78,14 @@ if (suite === 'pg') {
   const { main: pgSuite } = await import('./pg.mjs');
   process.exit(await pgSuite(args));
 }
+if (suite === 'scale') {
+  const { main: scale } = await import('./scale.mjs');
+  process.exit(await scale(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
-  --suite NAME      throughput (the default; the flags below), polling, notify or pg (their own flags: --suite polling --help)
+  --suite NAME      throughput (the default; the flags below), polling, notify, pg or scale (their own flags: --suite scale --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
