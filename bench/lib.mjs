@@ -69,10 +69,11 @@ export function createProcessGroup({ keepTempDirs = false } = {}) {
   /**
    * Starts `node <args>` and resolves once its output matches `ready` (whose
    * first group is the URL), or rejects if it exits or does not get there in time.
+   * `env` adds variables to `childEnv()` (e.g. a probe's output path).
    */
-  function startChild(name, args, { cwd, ready = LISTENING, timeoutMs = 15_000 }) {
+  function startChild(name, args, { cwd, ready = LISTENING, timeoutMs = 15_000, env = {} }) {
     if (aborting) return Promise.reject(new Error(`not starting ${name}: the run is being stopped`));
-    const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+    const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...childEnv(), ...env } });
     let output = '';
     let logLines = 0;
     const keep = (chunk) => {

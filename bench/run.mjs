@@ -52,7 +52,7 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------
 // Suite: `--suite polling` hands the other flags to bench/polling.mjs.
 
-const SUITES = ['throughput', 'polling', 'notify', 'pg', 'peers'];
+const SUITES = ['throughput', 'polling', 'notify', 'pg', 'peers', 'scale'];
 let suite = 'throughput';
 const args = [];
 {
@@ -84,10 +84,14 @@ if (suite === 'peers') {
   const { main: peers } = await import('./peers.mjs');
   process.exit(await peers(args));
 }
+if (suite === 'scale') {
+  const { main: scale } = await import('./scale.mjs');
+  process.exit(await scale(args));
+}
 
 const HELP = `Usage: node bench/run.mjs [options]   (or: npm run bench -- [options]; run \`npm run build -w errand\` first)
 
-  --suite NAME      throughput (the default; the flags below), polling, notify, pg or peers (their own flags: --suite peers --help)
+  --suite NAME      throughput (the default; the flags below), polling, notify, pg, peers or scale (their own flags: --suite peers --help)
   --duration N      seconds per measurement (default 10)
   --connections N   concurrent connections (default 32)
   --warmup N        seconds of unrecorded load before each measurement (default 1)
