@@ -135,8 +135,33 @@ export function eventFromRow(row: EventRow): RequestEvent {
   return { request_id: row.request_id, seq: row.seq, type: row.type, data: JSON.parse(row.data), created_at: row.created_at };
 }
 
+/**
+ * The whole row REQUEST_INSERT writes for `params` (what `rowFromNewRequest` gave): pending, attempt 0, nothing
+ * run yet, `updated_at` = `created_at`, `last_seq` 1 (its first status event). A store that inserts without
+ * reading the row back maps this instead; a conformance test checks it against the stored row.
+ */
+export function insertedRow(params: NewRequestRow): RequestRow {
+  return {
+    ...params,
+    status: 'pending',
+    progress: null,
+    result: null,
+    error: null,
+    attempt: 0,
+    lease_owner: null,
+    lease_expires_at: null,
+    started_at: null,
+    completed_at: null,
+    updated_at: params.created_at,
+    last_seq: 1,
+  };
+}
+
+/** The columns of a new request, as inserted. */
+export type NewRequestRow = Pick<RequestRow, (typeof NEW_REQUEST_COLUMNS)[number]>;
+
 /** The named parameters of REQUEST_INSERT. Throws if the input or metadata cannot be encoded as JSON. */
-export function rowFromNewRequest(r: NewRequest): Record<(typeof NEW_REQUEST_COLUMNS)[number], unknown> {
+export function rowFromNewRequest(r: NewRequest): NewRequestRow {
   return {
     id: r.id,
     tenant: r.tenant,

@@ -110,7 +110,7 @@ test('sqlite 0005: input and result are stored last, the stats read only coverin
     old.prepare('INSERT INTO errand_migrations VALUES (?, ?, 0)').run(m.version, m.name);
   }
   const fresh = makeNewRequest({ input: { big: 'x'.repeat(10_000) }, metadata: { k: 1 } });
-  old.prepare(sql.REQUEST_INSERT).get(rowFromNewRequest(fresh));
+  old.prepare(sql.REQUEST_INSERT).run(rowFromNewRequest(fresh));
   old.close();
 
   const store = await openStore({ url: `sqlite:${file}` });

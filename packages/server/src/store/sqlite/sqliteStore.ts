@@ -29,12 +29,14 @@ import { assembleRequestStats, statsBucketMs, type RequestOpenRow, type RequestS
 import {
   batchFromRow,
   eventFromRow,
+  insertedRow,
   requestFromRow,
   RESULT_NO_LIMIT,
   rowFromNewRequest,
   summaryFromRow,
   type BatchRow,
   type EventRow,
+  type NewRequestRow,
   type RequestRow,
   type SummaryRow,
 } from '../rows.js';
@@ -86,6 +88,11 @@ export class SqliteStore implements S.Store {
     }
     this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
+    // Each group-commit write runs in a savepoint, and SQLite copies every page a savepoint changes to a
+    // sub-journal first (to undo that one write). In a temp file that copy cost ~70 µs per write (more than the
+    // write itself); in memory ~10 µs. The sub-journal never serves crash recovery (the WAL does), so this
+    // changes nothing about durability; it also keeps sorters and temp b-trees of reads in memory (bounded reads).
+    this.db.pragma('temp_store = MEMORY');
     this.commits = new GroupCommit(this.db, translateError);
   }
 
@@ -156,10 +163,9 @@ export class SqliteStore implements S.Store {
 
   async eventAppend(p: S.EventAppendParams): Promise<RequestEvent | null> {
     return this.write(() => {
-      const row = this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.get({ id: p.id, attempt: p.attempt, owner: p.owner }) as
-        { last_seq: number } | undefined;
-      if (!row) return null;
-      return this.insertEvent(p.id, row.last_seq, p.type, p.data, p.now);
+      if (this.s.REQUEST_NEXT_SEQ_IF_CLAIMED.run({ id: p.id, attempt: p.attempt, owner: p.owner }).changes !== 1) return null;
+      const { last_seq } = this.s.REQUEST_LAST_SEQ.get({ id: p.id }) as { last_seq: number };
+      return this.insertEvent(p.id, last_seq, p.type, p.data, p.now);
     });
   }
 
@@ -186,8 +192,8 @@ export class SqliteStore implements S.Store {
         const params = { id, attempt: current.attempt, error: JSON.stringify(outcome.error), now: p.now };
         const row =
           outcome.kind === 'failed'
-            ? (this.s.LEASE_RESCUE_FAIL.get(params) as RequestRow | undefined)
-            : (this.s.LEASE_RESCUE_RETRY.get({ ...params, run_at: outcome.runAt }) as RequestRow | undefined);
+            ? this.updated(this.s.LEASE_RESCUE_FAIL, params)
+            : this.updated(this.s.LEASE_RESCUE_RETRY, { ...params, run_at: outcome.runAt });
         if (row) out.push(this.statusTransition(row, p.now, { kind: outcome.kind, error: outcome.error }));
       }
       return out;
@@ -203,7 +209,7 @@ export class SqliteStore implements S.Store {
     return this.write((): S.CancelOutcome => {
       const current = this.getRow(p.id);
       if (!current || (p.tenant != null && current.tenant !== p.tenant)) return { outcome: 'not_found' };
-      const row = this.s.REQUEST_CANCEL.get({ id: p.id, now: p.now }) as RequestRow | undefined;
+      const row = this.updated(this.s.REQUEST_CANCEL, { id: p.id, now: p.now });
       if (!row) return { outcome: 'already_finished', request: requestFromRow(current) };
       return {
         outcome: 'cancelled',
@@ -244,8 +250,12 @@ export class SqliteStore implements S.Store {
           if (free <= 0) continue;
         }
         if (left !== undefined) limits[candidate.operation] = left - 1;
-        const row = this.s.REQUEST_CLAIM_ONE.get({ id: candidate.id, owner: p.owner, now: p.now, lease_expires_at: p.now + p.leaseMs }) as
-          RequestRow | undefined;
+        const row = this.updated(this.s.REQUEST_CLAIM_ONE, {
+          id: candidate.id,
+          owner: p.owner,
+          now: p.now,
+          lease_expires_at: p.now + p.leaseMs,
+        });
         if (!row) continue;
         claimed.push(this.statusTransition(row, p.now, { kind: 'claimed' }));
       }
@@ -280,7 +290,7 @@ export class SqliteStore implements S.Store {
   // Inputs are serialised before queueing, so a value JSON cannot encode fails its own call, outside the batch.
   async requestInsert(p: S.RequestInsertParams): Promise<S.Transition> {
     const row = rowFromNewRequest(p.request);
-    return this.write(() => this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.request.created_at, CREATED));
+    return this.write(() => this.inserted(row));
   }
 
   async requestInsertIdempotent(p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> {
@@ -295,7 +305,7 @@ export class SqliteStore implements S.Store {
         if (original)
           return { outcome: 'existing', request: requestFromRow(original), sameFingerprint: existing.fingerprint === key.fingerprint };
       }
-      const transition = this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, now, CREATED);
+      const transition = this.inserted(row);
       this.s.IDEMPOTENCY_PUT.run({
         tenant: key.tenant,
         key: key.key,
@@ -349,7 +359,7 @@ export class SqliteStore implements S.Store {
 
   async requestProgress(p: S.RequestProgressParams): Promise<S.Transition | null> {
     return this.write(() => {
-      const row = this.s.REQUEST_PROGRESS.get({ ...claim(p), progress: JSON.stringify(p.progress) }) as RequestRow | undefined;
+      const row = this.updated(this.s.REQUEST_PROGRESS, { ...claim(p), progress: JSON.stringify(p.progress) });
       if (!row) return null;
       const event = this.insertEvent(row.id, row.last_seq, 'progress', p.progress, p.now);
       return { kind: 'progress', request: requestFromRow(row), event };
@@ -418,9 +428,7 @@ export class SqliteStore implements S.Store {
     const b = p.batch;
     return this.write(() => {
       this.s.BATCH_INSERT.run({ ...b, metadata: b.metadata === null ? null : JSON.stringify(b.metadata) });
-      const transitions = rows.map((row, i) =>
-        this.statusTransition(this.s.REQUEST_INSERT.get(row) as RequestRow, p.requests[i]?.created_at ?? b.created_at, CREATED),
-      );
+      const transitions = rows.map((row) => this.inserted(row));
       return { batch: b, transitions };
     });
   }
@@ -468,14 +476,25 @@ export class SqliteStore implements S.Store {
   /** Runs a guarded update and appends its status event; null when 0 rows changed. */
   private guarded(
     name: keyof Statements,
-    params: Record<string, unknown>,
+    params: { id: string } & Record<string, unknown>,
     now: number,
     change: StatusChange,
   ): Promise<S.Transition | null> {
     return this.write(() => {
-      const row = this.s[name].get(params) as RequestRow | undefined;
+      const row = this.updated(this.s[name], params);
       return row ? this.statusTransition(row, now, change) : null;
     });
+  }
+
+  /** Runs a request update (no RETURNING: see statements.ts) and reads the row it left; undefined when 0 rows changed. */
+  private updated(statement: Database.Statement, params: { id: string } & Record<string, unknown>): RequestRow | undefined {
+    return statement.run(params).changes === 1 ? this.getRow(params.id) : undefined;
+  }
+
+  /** Inserts a new request and appends its `created` status event. */
+  private inserted(row: NewRequestRow): S.Transition {
+    this.s.REQUEST_INSERT.run(row);
+    return this.statusTransition(insertedRow(row), row.created_at, CREATED);
   }
 
   /** The status event of a row a statement just changed (its `last_seq` already bumped), plus its outbox rows (rules.ts). */
