@@ -26,7 +26,12 @@ async function harness(t: { after: (fn: () => Promise<void>) => void }, config: 
 
 async function seedHistory(h: EngineHarness, operation: string, durationMs: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    await h.server.store.operationStatsRecord({ operation, durationMs, now: h.clock.now(), decay: h.server.config.estimator.decay });
+    await h.server.store.operationStatsRecord({
+      operation,
+      durationsMs: [durationMs],
+      now: h.clock.now(),
+      decay: h.server.config.estimator.decay,
+    });
   }
   await h.clock.advance(1001); // past the estimator's 1 s read cache
 }

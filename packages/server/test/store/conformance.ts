@@ -473,12 +473,16 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
     test('operationStatsRecord accumulates a decayed histogram per operation', () =>
       withStore(async (store) => {
         assert.equal(await store.operationStatsGet({ operation: 'a' }), null);
-        for (let i = 0; i < 10; i++) await store.operationStatsRecord({ operation: 'a', durationMs: 1000, now: T0 + i, decay: 0.9 });
+        for (let i = 0; i < 10; i++) await store.operationStatsRecord({ operation: 'a', durationsMs: [1000], now: T0 + i, decay: 0.9 });
         const stats = await store.operationStatsGet({ operation: 'a' });
         assert.equal(stats?.histogram.count, 10);
         assert.ok(Math.abs((stats?.histogram.total ?? 0) - (1 - 0.9 ** 10) / (1 - 0.9)) < 1e-6);
         assert.equal(stats?.updated_at, T0 + 9);
         assert.equal(await store.operationStatsGet({ operation: 'b' }), null);
+        // Several run times in one call (the estimator's flush) count as if recorded one by one.
+        const many = await store.operationStatsRecord({ operation: 'c', durationsMs: Array(10).fill(1000), now: T0 + 9, decay: 0.9 });
+        assert.deepEqual(many.histogram, stats?.histogram);
+        assert.deepEqual((await store.operationStatsGet({ operation: 'c' }))?.histogram, stats?.histogram);
       }));
 
     test('requestGetByRetryOf finds the one request that re-runs another', () =>
