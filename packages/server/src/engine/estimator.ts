@@ -68,6 +68,7 @@ export class Estimator {
   private timer: TimerHandle | undefined;
   /** The write in progress: reads of the history wait for it, so they never miss or double-count its samples. */
   private writing: Promise<void> = Promise.resolve();
+  private readonly reading = new Map<string, Promise<{ value: OperationStats | null; at: number }>>();
 
   constructor(private readonly options: EstimatorOptions) {}
 
@@ -79,6 +80,9 @@ export class Estimator {
     if (list) list.push(durationMs);
     else this.unwritten.set(request.operation, [durationMs]);
     this.unwrittenCount += 1;
+    // Counted in this node's estimates at once: the cached history gets the sample too.
+    const cached = this.stats.get(request.operation);
+    if (cached) cached.value = this.withUnwritten(request.operation, cached.value, [durationMs]);
     if (this.unwrittenCount >= FLUSH_SAMPLES) void this.flush();
     else this.timer ??= this.options.clock.setTimeout(() => void this.flush(), FLUSH_MS);
   }
@@ -106,7 +110,7 @@ export class Estimator {
     for (const [operation, durationsMs] of batch) {
       try {
         const value = await store.operationStatsRecord({ operation, durationsMs, now: clock.now(), decay });
-        this.stats.set(operation, { value, at: clock.now() });
+        this.stats.set(operation, { value: this.withUnwritten(operation, value), at: clock.now() });
       } catch (err) {
         // Dropped, not retried: a store that is down must not make this grow without bound.
         this.options.log.warn({ err, operation, samples: durationsMs.length }, 'could not record run times for estimates');
@@ -138,22 +142,44 @@ export class Estimator {
     let cached = this.stats.get(operation);
     if (!cached || now - cached.at > STATS_TTL_MS) {
       try {
-        await this.writing;
-        cached = { value: await this.options.store.operationStatsGet({ operation }), at: now };
-        this.stats.set(operation, cached);
+        cached = await this.readHistory(operation, now);
       } catch (err) {
         this.options.log.warn({ err, operation }, 'could not read duration history');
         return null;
       }
     }
-    // This node's run times not written yet count at once.
-    const unwritten = this.unwritten.get(operation) ?? [];
-    const stored = cached.value?.histogram ?? (unwritten.length > 0 ? emptyHistogram() : undefined);
-    const h = stored && unwritten.reduce((acc, ms) => histogramAdd(acc, ms, this.options.decay), stored);
+    const h = cached.value?.histogram;
     if (!h || h.count < this.options.minSamples) return null;
     const medianMs = histogramQuantile(h, 0.5);
     const highMs = histogramQuantile(h, 0.9);
     return medianMs === null || highMs === null ? null : { medianMs, highMs, source: 'history' };
+  }
+
+  /** One read per operation at a time, however many estimates wait for it; after the write in progress. */
+  private readHistory(operation: string, now: number): Promise<{ value: OperationStats | null; at: number }> {
+    let read = this.reading.get(operation);
+    if (!read) {
+      read = (async () => {
+        await this.writing;
+        const value = this.withUnwritten(operation, await this.options.store.operationStatsGet({ operation }));
+        const entry = { value, at: now };
+        this.stats.set(operation, entry);
+        return entry;
+      })().finally(() => this.reading.delete(operation));
+      this.reading.set(operation, read);
+    }
+    return read;
+  }
+
+  /** `stored` with this node's run times not written yet (all of them, or just `samples`) added. */
+  private withUnwritten(
+    operation: string,
+    stored: OperationStats | null,
+    samples = this.unwritten.get(operation) ?? [],
+  ): OperationStats | null {
+    if (samples.length === 0) return stored;
+    const base = stored ?? { operation, histogram: emptyHistogram(), updated_at: this.options.clock.now() };
+    return { ...base, histogram: samples.reduce((h, ms) => histogramAdd(h, ms, this.options.decay), base.histogram) };
   }
 
   private fromPrior(op: Operation, input: unknown): { medianMs: number; highMs: number; source: 'prior' } | null {

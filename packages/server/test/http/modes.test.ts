@@ -74,6 +74,22 @@ describe('auto mode', () => {
     assert.equal(later.json().estimated_ms, 1, 'the status resource keeps the estimate it was given');
   });
 
+  test('run times are counted by this node at once and written to the store later, in one write per operation', async (t) => {
+    const h = await harness(t, { estimator: { min_samples: 3 } });
+    for (let i = 0; i < 3; i++) {
+      const r = await post(h, '/v1/operations/guessed?async=true', { pages: 5 });
+      assert.equal(r.statusCode, 202);
+      await h.server.engine.waitForTerminal(r.json().request_id, 5000);
+    }
+    assert.equal(await h.server.store.operationStatsGet({ operation: 'guessed' }), null, 'nothing written per completion');
+    const later = await post(h, '/v1/operations/guessed', { pages: 5 });
+    assert.equal(later.statusCode, 200, "this node's unwritten history already says it is fast: sync");
+    await h.clock.advance(1000);
+    await h.server.engine.estimator.flush();
+    const stats = await h.server.store.operationStatsGet({ operation: 'guessed' });
+    assert.equal(stats?.histogram.count, 4, 'all four run times written together');
+  });
+
   test('a request expected to be fast that runs long is handed back as 202 at the threshold, and completes once', async (t) => {
     const h = await harness(t, { async: { threshold_seconds: 2 } });
     await seedHistory(h, 'hang', 100, 10);
