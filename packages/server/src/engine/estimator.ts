@@ -74,6 +74,15 @@ export class Estimator {
 
   /** Records a completed request's run time (in memory; written within `FLUSH_MS`). Never throws: estimates are advisory. */
   record(request: Request): void {
+    try {
+      this.remember(request);
+    } catch (err) {
+      // Called from an event listener: a throw would keep the other listeners (streams, webhooks) from the event.
+      this.options.log.warn({ err, operation: request.operation }, 'could not record a run time for estimates');
+    }
+  }
+
+  private remember(request: Request): void {
     if (request.started_at === null || request.completed_at === null) return;
     const durationMs = request.completed_at - request.started_at;
     const list = this.unwritten.get(request.operation);
