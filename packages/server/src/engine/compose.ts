@@ -99,7 +99,7 @@ export function composeServices(options: ComposeOptions): EngineServices {
     minSamples: config.estimator.min_samples,
     decay: config.estimator.decay,
   });
-  events.on('request:completed', ({ request }) => void estimator.record(request));
+  events.on('request:completed', ({ request }) => estimator.record(request));
   const targets = new TargetPolicy(config.webhooks.allow);
   const defaultHook = config.async.webhook_url;
   const refusal = defaultHook === null ? null : targets.refusalForUrl(defaultHook);

@@ -379,6 +379,8 @@ export class Engine {
     // No new sweep starts; one in progress is awaited below, alongside the drain.
     const sweeps = Promise.all([rescuer.stop(), retention.stop()]);
     await dispatcher.stop(graceMs);
+    // The run times of the last completions (kept in memory, see estimator.ts).
+    await this.estimator.stop();
     // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
     await webhooks.stop();
     await sweeps;

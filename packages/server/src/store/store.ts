@@ -241,7 +241,8 @@ export interface OperationStatsGetParams {
 
 export interface OperationStatsRecordParams {
   operation: string;
-  durationMs: number;
+  /** Run times to add, oldest first (the estimator records them in memory and flushes them together). */
+  durationsMs: readonly number[];
   now: number;
   /** Weight kept by older samples per new one (see model/histogram.ts). */
   decay: number;

@@ -26,7 +26,12 @@ async function harness(t: { after: (fn: () => Promise<void>) => void }, config: 
 
 async function seedHistory(h: EngineHarness, operation: string, durationMs: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    await h.server.store.operationStatsRecord({ operation, durationMs, now: h.clock.now(), decay: h.server.config.estimator.decay });
+    await h.server.store.operationStatsRecord({
+      operation,
+      durationsMs: [durationMs],
+      now: h.clock.now(),
+      decay: h.server.config.estimator.decay,
+    });
   }
   await h.clock.advance(1001); // past the estimator's 1 s read cache
 }
@@ -67,6 +72,22 @@ describe('auto mode', () => {
     const later = await post(h, '/v1/operations/guessed', { pages: 5 });
     assert.equal(later.statusCode, 200, 'history says it is fast: sync');
     assert.equal(later.json().estimated_ms, 1, 'the status resource keeps the estimate it was given');
+  });
+
+  test('run times are counted by this node at once and written to the store later, in one write per operation', async (t) => {
+    const h = await harness(t, { estimator: { min_samples: 3 } });
+    for (let i = 0; i < 3; i++) {
+      const r = await post(h, '/v1/operations/guessed?async=true', { pages: 5 });
+      assert.equal(r.statusCode, 202);
+      await h.server.engine.waitForTerminal(r.json().request_id, 5000);
+    }
+    assert.equal(await h.server.store.operationStatsGet({ operation: 'guessed' }), null, 'nothing written per completion');
+    const later = await post(h, '/v1/operations/guessed', { pages: 5 });
+    assert.equal(later.statusCode, 200, "this node's unwritten history already says it is fast: sync");
+    await h.clock.advance(1000);
+    await h.server.engine.estimator.flush();
+    const stats = await h.server.store.operationStatsGet({ operation: 'guessed' });
+    assert.equal(stats?.histogram.count, 4, 'all four run times written together');
   });
 
   test('a request expected to be fast that runs long is handed back as 202 at the threshold, and completes once', async (t) => {

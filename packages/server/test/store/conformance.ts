@@ -237,6 +237,49 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal((await store.requestGetById({ id: running.id }))?.status, 'completed');
       }));
 
+    test('writes made together (group commit) keep their own outcomes', () =>
+      withStore(async (store) => {
+        const [a, b, c] = [await insertAndClaim(store), await insertAndClaim(store), await insertAndClaim(store)];
+        const retryAt = T0 + 5000;
+        // One turn of the event loop: the store may write them in one transaction, each guarded on its own.
+        const [done, stale, failed, retried, again] = await Promise.all([
+          store.requestComplete({ id: a.id, attempt: 1, owner: OWNER, now: T0 + 1, result: { n: 'a' } }),
+          store.requestComplete({ id: b.id, attempt: 1, owner: 'node-b', now: T0 + 2, result: { n: 'b' } }),
+          store.requestFail({ id: b.id, attempt: 1, owner: OWNER, now: T0 + 3, error: boom }),
+          store.requestRetry({ id: c.id, attempt: 1, owner: OWNER, now: T0 + 4, error: boom, runAt: retryAt }),
+          store.requestComplete({ id: a.id, attempt: 1, owner: OWNER, now: T0 + 5, result: { n: 'twice' } }),
+        ]);
+        assert.equal(done?.kind, 'completed');
+        assert.deepEqual(done?.request.result, { n: 'a' });
+        assert.equal(done?.event.created_at, T0 + 1, "each item's own time");
+        assert.equal(stale, null, "another owner's outcome is refused");
+        assert.equal(failed?.kind, 'failed');
+        assert.deepEqual(failed?.request.error, boom);
+        assert.equal(retried?.kind, 'retried');
+        assert.equal(retried?.request.run_at, retryAt);
+        assert.equal(again, null, 'a request completes once, even when both writes are queued together');
+        const events = await store.eventListAfter({ id: a.id, afterSeq: 0, limit: 100 });
+        assert.deepEqual(
+          events.map((e) => (e.data as { status: string }).status),
+          ['pending', 'processing', 'completed'],
+        );
+        // A write that violates a constraint fails alone; the others made with it hold.
+        const original = (await store.requestInsert({ request: makeNewRequest() })).request;
+        await store.requestInsert({ request: makeNewRequest({ retry_of: original.id }) });
+        const inserts = await Promise.allSettled(
+          [makeNewRequest(), makeNewRequest({ retry_of: original.id }), makeNewRequest()].map((request) =>
+            store.requestInsert({ request }),
+          ),
+        );
+        assert.deepEqual(
+          inserts.map((r) => r.status),
+          ['fulfilled', 'rejected', 'fulfilled'],
+        );
+        for (const r of [inserts[0], inserts[2]]) {
+          assert.ok(r?.status === 'fulfilled' && (await store.requestGetById({ id: r.value.request.id })));
+        }
+      }));
+
     test('a completed request stores a null result as JSON null', () =>
       withStore(async (store) => {
         const running = await insertAndClaim(store);
@@ -488,12 +531,16 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
     test('operationStatsRecord accumulates a decayed histogram per operation', () =>
       withStore(async (store) => {
         assert.equal(await store.operationStatsGet({ operation: 'a' }), null);
-        for (let i = 0; i < 10; i++) await store.operationStatsRecord({ operation: 'a', durationMs: 1000, now: T0 + i, decay: 0.9 });
+        for (let i = 0; i < 10; i++) await store.operationStatsRecord({ operation: 'a', durationsMs: [1000], now: T0 + i, decay: 0.9 });
         const stats = await store.operationStatsGet({ operation: 'a' });
         assert.equal(stats?.histogram.count, 10);
         assert.ok(Math.abs((stats?.histogram.total ?? 0) - (1 - 0.9 ** 10) / (1 - 0.9)) < 1e-6);
         assert.equal(stats?.updated_at, T0 + 9);
         assert.equal(await store.operationStatsGet({ operation: 'b' }), null);
+        // Several run times in one call (the estimator's flush) count as if recorded one by one.
+        const many = await store.operationStatsRecord({ operation: 'c', durationsMs: Array(10).fill(1000), now: T0 + 9, decay: 0.9 });
+        assert.deepEqual(many.histogram, stats?.histogram);
+        assert.deepEqual((await store.operationStatsGet({ operation: 'c' }))?.histogram, stats?.histogram);
       }));
 
     test('requestGetByRetryOf finds the one request that re-runs another', () =>

@@ -26,6 +26,7 @@ import {
   type PostgresStoreOptions,
 } from './connection.js';
 import * as outbox from './deliveries.js';
+import { GroupCommit, type WriteMany } from './groupCommit.js';
 import * as leases from './leases.js';
 import { migrate, type MigrationReport } from './migrate.js';
 import { listenForNotifications } from './notifications.js';
@@ -38,6 +39,7 @@ export class PostgresStore implements S.Store {
   /** The connection settings (schema, server options), for a LISTEN connection beside the pool. */
   readonly settings: ConnectionSettings;
   private readonly pool: pg.Pool;
+  private readonly groupCommit: GroupCommit;
   private readonly nodeId: string;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -45,6 +47,7 @@ export class PostgresStore implements S.Store {
   constructor(options: PostgresStoreOptions) {
     this.settings = connectionSettings(options.url, options.schema);
     this.pool = createPool(options, this.settings);
+    this.groupCommit = new GroupCommit(this.pool);
     this.nodeId = options.nodeId ?? 'errand';
   }
 
@@ -71,7 +74,8 @@ export class PostgresStore implements S.Store {
 
   close(): Promise<void> {
     this.closed = true;
-    this.closing ??= this.pool.end();
+    // Writes queued before close() are committed (their callers wait for the outcome), then the pool ends.
+    this.closing ??= this.groupCommit.settled().then(() => this.pool.end());
     return this.closing;
   }
 
@@ -100,21 +104,21 @@ export class PostgresStore implements S.Store {
 
   requestCancel = (p: S.RequestCancelParams): Promise<S.CancelOutcome> => this.call((db) => requests.requestCancel(db, p));
   requestClaim = (p: S.RequestClaimParams): Promise<S.Transition[]> => this.call((db) => requestClaim(db, p));
-  requestComplete = (p: S.RequestCompleteParams): Promise<S.Transition | null> => this.call((db) => requests.requestComplete(db, p));
+  requestComplete = (p: S.RequestCompleteParams): Promise<S.Transition | null> => this.group(requests.completeMany, p.id, p);
   requestCounts = (p?: S.RequestCountsParams): Promise<S.RequestCounts> => this.call((db) => requests.requestCounts(db, p));
-  requestFail = (p: S.RequestFailParams): Promise<S.Transition | null> => this.call((db) => requests.requestFail(db, p));
+  requestFail = (p: S.RequestFailParams): Promise<S.Transition | null> => this.group(requests.failMany, p.id, p);
   requestGetById = (p: S.RequestGetByIdParams): Promise<Request | null> => this.call((db) => requests.requestGetById(db, p));
   requestGetByRetryOf = (p: S.RequestGetByRetryOfParams): Promise<Request | null> => this.call((db) => requests.requestGetByRetryOf(db, p));
-  requestInsert = (p: S.RequestInsertParams): Promise<S.Transition> => this.call((db) => requests.requestInsert(db, p.request));
+  requestInsert = (p: S.RequestInsertParams): Promise<S.Transition> => this.group(requests.insertMany, p.request.id, p);
   requestInsertIdempotent = (p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> =>
     this.call((db) => requests.requestInsertIdempotent(db, p));
   requestGetSummary = (p: S.RequestGetByIdParams): Promise<S.RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
   requestList = (p: S.RequestListParams): Promise<S.RequestSummary[]> => this.call((db) => requests.requestList(db, p));
   requestNextRunAt = (p: S.RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
   requestProgress = (p: S.RequestProgressParams): Promise<S.Transition | null> => this.call((db) => requests.requestProgress(db, p));
-  requestRelease = (p: S.RequestReleaseParams): Promise<S.Transition | null> => this.call((db) => requests.requestRelease(db, p));
+  requestRelease = (p: S.RequestReleaseParams): Promise<S.Transition | null> => this.group(requests.releaseMany, p.id, p);
   requestPurgeFinished = (p: S.RequestPurgeFinishedParams): Promise<number> => this.call((db) => retention.requestPurgeFinished(db, p));
-  requestRetry = (p: S.RequestRetryParams): Promise<S.Transition | null> => this.call((db) => requests.requestRetry(db, p));
+  requestRetry = (p: S.RequestRetryParams): Promise<S.Transition | null> => this.group(requests.retryMany, p.id, p);
   requestStatsByOperation = (p: S.RequestStatsParams): Promise<S.RequestStats> =>
     this.call((db) => requests.requestStatsByOperation(db, p));
 
@@ -125,6 +129,11 @@ export class PostgresStore implements S.Store {
     this.call((db) => retention.operationStatsRecord(db, p));
   tombstoneGet = (p: S.TombstoneGetParams): Promise<S.Tombstone | null> => this.call((db) => retention.tombstoneGet(db, p));
   tombstonePurgeExpired = (p: S.ExpiredPurgeParams): Promise<number> => this.call((db) => retention.tombstonePurgeExpired(db, p));
+
+  /** Queues a hot-path write for the next group commit (groupCommit.ts); rejects once closed, as call() does. */
+  private group<P, R>(many: WriteMany<P, R>, key: string, params: P): Promise<R> {
+    return this.closed ? Promise.reject(closedError()) : this.groupCommit.write(many, key, params);
+  }
 
   /** Runs `fn` on the pool; once closed, rejects (as SQLite's store does) so a late call fails clearly instead of hanging. */
   private call<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {

@@ -28,7 +28,8 @@ import {
 import { statusEventData, type StatusChange } from '../rules.js';
 import type * as S from '../store.js';
 import { query, transaction, type Tx } from './connection.js';
-import { insertEvents, statusTransition } from './transitions.js';
+import type { WriteMany } from './groupCommit.js';
+import { insertEvents, statusTransition, statusTransitionsOf } from './transitions.js';
 
 const COLUMNS = NEW_REQUEST_COLUMNS;
 /** Rows per INSERT statement: keeps a 10,000-item batch under PostgreSQL's 65,535 bind parameters. */
@@ -61,10 +62,6 @@ export async function insertRequests(tx: Tx, requests: readonly S.NewRequest[]):
     inserted.forEach((request, i) => out.push({ kind: 'created', request, event: events[i]! }));
   }
   return out;
-}
-
-export async function requestInsert(pool: pg.Pool, request: S.NewRequest): Promise<S.Transition> {
-  return transaction(pool, async (tx) => (await insertRequests(tx, [request]))[0]!);
 }
 
 /**
@@ -214,67 +211,80 @@ export async function requestNextRunAt(pool: pg.Pool, p: S.RequestNextRunAtParam
 /** The claim guard of every transition out of `processing`: $1 id, $2 attempt, $3 owner, $4 now. */
 const CLAIMED = `WHERE id = $1 AND status = 'processing' AND attempt = $2 AND lease_owner = $3`;
 
-/** Runs a guarded UPDATE … RETURNING * and appends its status event; null when it matched no row. */
-async function guarded(pool: pg.Pool, sql: string, values: unknown[], now: number, change: StatusChange): Promise<S.Transition | null> {
-  return transaction(pool, async (tx) => {
-    const row = (await tx.query<RequestRow>(sql, values)).rows[0];
-    return row ? statusTransition(tx, row, now, change) : null;
-  });
-}
-
 const ref = (p: S.RequestReleaseParams) => [p.id, p.attempt, p.owner, p.now];
 
-export function requestComplete(pool: pg.Pool, p: S.RequestCompleteParams): Promise<S.Transition | null> {
-  return guarded(
-    pool,
-    `UPDATE requests
-     SET status = 'completed', result = $5, error = NULL, lease_owner = NULL, lease_expires_at = NULL,
-         completed_at = $4, updated_at = $4, last_seq = last_seq + 1
-     ${CLAIMED} RETURNING *`,
-    [...ref(p), JSON.stringify(p.result === undefined ? null : p.result)],
-    p.now,
-    { kind: 'completed' },
-  );
+/**
+ * A guarded transition out of `processing`, written for many claims in one
+ * statement (group commit, groupCommit.ts): `u` is one row per item from
+ * `unnest` (id, attempt, owner, now, then the kind's own columns), and only
+ * rows still held by the same attempt and owner change. An item whose row did
+ * not match (cancelled, lease lost) gets null.
+ */
+interface Outcome<P extends S.RequestReleaseParams> {
+  /** The kind's own columns of `u`, beyond id, attempt, owner, now: `name type` each. */
+  columns: readonly string[];
+  values(p: P): unknown[];
+  /** The SET list (reading `u.now` and the kind's columns). */
+  set: string;
+  change(p: P): StatusChange;
 }
 
-export function requestFail(pool: pg.Pool, p: S.RequestFailParams): Promise<S.Transition | null> {
-  return guarded(
-    pool,
-    `UPDATE requests
-     SET status = 'failed', error = $5, lease_owner = NULL, lease_expires_at = NULL,
-         completed_at = $4, updated_at = $4, last_seq = last_seq + 1
-     ${CLAIMED} RETURNING *`,
-    [...ref(p), JSON.stringify(p.error)],
-    p.now,
-    { kind: 'failed', error: p.error },
-  );
+function outcomeWriter<P extends S.RequestReleaseParams>(o: Outcome<P>): WriteMany<P, S.Transition | null> {
+  const names = ['id text', 'attempt int', 'owner text', 'now bigint', ...o.columns];
+  const sql = `UPDATE requests r SET ${o.set}, lease_owner = NULL, lease_expires_at = NULL, updated_at = u.now, last_seq = r.last_seq + 1
+    FROM unnest(${names.map((c, i) => `$${i + 1}::${c.split(' ')[1]}[]`).join(', ')}) AS u(${names.map((c) => c.split(' ')[0]).join(', ')})
+    WHERE r.id = u.id AND r.status = 'processing' AND r.attempt = u.attempt AND r.lease_owner = u.owner
+    RETURNING r.*`;
+  return async (tx, items) => {
+    const columns = names.map(() => [] as unknown[]);
+    for (const p of items) [p.id, p.attempt, p.owner, p.now, ...o.values(p)].forEach((v, i) => columns[i]!.push(v));
+    const byId = new Map((await tx.query<RequestRow>(sql, columns)).rows.map((row) => [row.id, row]));
+    const changed = items.flatMap((p) => {
+      const row = byId.get(p.id);
+      return row ? [{ row, now: p.now, change: o.change(p) }] : [];
+    });
+    const transitions = new Map((await statusTransitionsOf(tx, changed)).map((t) => [t.request.id, t]));
+    return items.map((p) => transitions.get(p.id) ?? null);
+  };
 }
 
-export function requestRetry(pool: pg.Pool, p: S.RequestRetryParams): Promise<S.Transition | null> {
-  return guarded(
-    pool,
-    `UPDATE requests
-     SET status = 'pending', error = $5, run_at = $6, lease_owner = NULL, lease_expires_at = NULL,
-         updated_at = $4, last_seq = last_seq + 1
-     ${CLAIMED} RETURNING *`,
-    [...ref(p), JSON.stringify(p.error), p.runAt],
-    p.now,
-    { kind: 'retried', error: p.error, runAt: p.runAt },
-  );
-}
+const json = (v: unknown) => JSON.stringify(v === undefined ? null : v);
 
-export function requestRelease(pool: pg.Pool, p: S.RequestReleaseParams): Promise<S.Transition | null> {
-  return guarded(
-    pool,
-    `UPDATE requests
-     SET status = 'pending', attempt = attempt - 1, run_at = $4, lease_owner = NULL, lease_expires_at = NULL, progress = NULL,
-         updated_at = $4, last_seq = last_seq + 1
-     ${CLAIMED} RETURNING *`,
-    ref(p),
-    p.now,
-    { kind: 'released' },
+export const completeMany: WriteMany<S.RequestCompleteParams, S.Transition | null> = outcomeWriter<S.RequestCompleteParams>({
+  columns: ['result text'],
+  values: (p) => [json(p.result)],
+  set: `status = 'completed', result = u.result, error = NULL, completed_at = u.now`,
+  change: () => ({ kind: 'completed' }),
+});
+
+export const failMany: WriteMany<S.RequestFailParams, S.Transition | null> = outcomeWriter<S.RequestFailParams>({
+  columns: ['error text'],
+  values: (p) => [json(p.error)],
+  set: `status = 'failed', error = u.error, completed_at = u.now`,
+  change: (p) => ({ kind: 'failed', error: p.error }),
+});
+
+export const retryMany: WriteMany<S.RequestRetryParams, S.Transition | null> = outcomeWriter<S.RequestRetryParams>({
+  columns: ['error text', 'run_at bigint'],
+  values: (p) => [json(p.error), p.runAt],
+  set: `status = 'pending', error = u.error, run_at = u.run_at`,
+  change: (p) => ({ kind: 'retried', error: p.error, runAt: p.runAt }),
+});
+
+/** The interrupted attempt is not counted (attempt − 1); it may run again at once. */
+export const releaseMany: WriteMany<S.RequestReleaseParams, S.Transition | null> = outcomeWriter<S.RequestReleaseParams>({
+  columns: [],
+  values: () => [],
+  set: `status = 'pending', attempt = r.attempt - 1, run_at = u.now, progress = NULL`,
+  change: () => ({ kind: 'released' }),
+});
+
+/** New requests, many per statement (insertRequests). */
+export const insertMany: WriteMany<S.RequestInsertParams, S.Transition> = (tx, items) =>
+  insertRequests(
+    tx,
+    items.map((p) => p.request),
   );
-}
 
 export async function requestProgress(pool: pg.Pool, p: S.RequestProgressParams): Promise<S.Transition | null> {
   return transaction(pool, async (tx) => {

@@ -87,7 +87,7 @@ export async function operationStatsRecord(pool: pg.Pool, p: OperationStatsRecor
       [p.operation, JSON.stringify(emptyHistogram()), p.now],
     );
     const row = (await tx.query<StatsRow>('SELECT * FROM operation_stats WHERE operation = $1 FOR UPDATE', [p.operation])).rows[0]!;
-    const histogram = histogramAdd(JSON.parse(row.histogram) as DurationHistogram, p.durationMs, p.decay);
+    const histogram = p.durationsMs.reduce((h, ms) => histogramAdd(h, ms, p.decay), JSON.parse(row.histogram) as DurationHistogram);
     await tx.query('UPDATE operation_stats SET histogram = $2, updated_at = $3 WHERE operation = $1', [
       p.operation,
       JSON.stringify(histogram),

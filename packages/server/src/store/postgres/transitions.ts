@@ -39,21 +39,32 @@ export async function insertEvents(tx: Tx, events: readonly NewEvent[]): Promise
 }
 
 /** The status events of rows a statement just changed (each row's `last_seq` already bumped), plus their outbox rows (../rules.ts). */
-export async function statusTransitions(tx: Tx, rows: readonly RequestRow[], now: number, change: StatusChange): Promise<Transition[]> {
-  const requests = rows.map(requestFromRow);
+export function statusTransitions(tx: Tx, rows: readonly RequestRow[], now: number, change: StatusChange): Promise<Transition[]> {
+  return statusTransitionsOf(
+    tx,
+    rows.map((row) => ({ row, now, change })),
+  );
+}
+
+/** Like statusTransitions, each row with its own time and change (a group commit's items). */
+export async function statusTransitionsOf(
+  tx: Tx,
+  changed: readonly { row: RequestRow; now: number; change: StatusChange }[],
+): Promise<Transition[]> {
+  const requests = changed.map(({ row }) => requestFromRow(row));
   const events = await insertEvents(
     tx,
     requests.map((request, i) => ({
       requestId: request.id,
-      seq: rows[i]!.last_seq,
+      seq: changed[i]!.row.last_seq,
       type: 'status' as const,
-      data: statusEventData(request, change),
-      now,
+      data: statusEventData(request, changed[i]!.change),
+      now: changed[i]!.now,
     })),
   );
   // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
-  for (const request of requests) await insertOutboxRows(tx, request, now);
-  return requests.map((request, i) => ({ kind: change.kind, request, event: events[i]! }));
+  for (const [i, request] of requests.entries()) await insertOutboxRows(tx, request, changed[i]!.now);
+  return requests.map((request, i) => ({ kind: changed[i]!.change.kind, request, event: events[i]! }));
 }
 
 export async function statusTransition(tx: Tx, row: RequestRow, now: number, change: StatusChange): Promise<Transition> {

@@ -407,7 +407,7 @@ export class SqliteStore implements S.Store {
     return this.write(() => {
       const row = this.s.OPERATION_STATS_GET.get({ operation: p.operation }) as StatsRow | undefined;
       const before = row ? (JSON.parse(row.histogram) as DurationHistogram) : emptyHistogram();
-      const histogram = histogramAdd(before, p.durationMs, p.decay);
+      const histogram = p.durationsMs.reduce((h, ms) => histogramAdd(h, ms, p.decay), before);
       this.s.OPERATION_STATS_PUT.run({ operation: p.operation, histogram: JSON.stringify(histogram), updated_at: p.now });
       return { operation: p.operation, histogram, updated_at: p.now };
     });
