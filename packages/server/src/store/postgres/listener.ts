@@ -1,5 +1,7 @@
 /**
- * One dedicated PostgreSQL connection that LISTENs on the cluster's channels.
+ * One dedicated PostgreSQL connection that LISTENs on the cluster's channels
+ * (or, with no channels and an `onSession` step, holds the node's liveness
+ * lock: nodes.ts).
  *
  * NOTIFY is fire-and-forget: a notification sent while this connection is down
  * is gone. So the listener reconnects by itself with exponential backoff and,
@@ -22,6 +24,13 @@ export interface NotifyListenerOptions {
   /** Server options sent at connect (connectionSettings().options). */
   options?: string | undefined;
   channels: readonly string[];
+  /**
+   * Runs on each new session after the LISTENs, before it counts as connected (nodes.ts takes the node's lock
+   * here); a throw counts as a lost connection, retried with the backoff.
+   */
+  onSession?: ((client: pg.Client) => Promise<void>) | undefined;
+  /** What the connection is called in logs (default "notification connection"). */
+  what?: string | undefined;
   /** Shown in `pg_stat_activity.application_name` (the node id). */
   applicationName: string;
   timers: NotificationTimers;
@@ -55,6 +64,7 @@ export class NotifyListener {
   private readonly pingMs: number;
   private readonly random: () => number;
   private readonly log: Logger;
+  private readonly what: string;
 
   constructor(private readonly options: NotifyListenerOptions) {
     for (const channel of options.channels) if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
@@ -63,6 +73,7 @@ export class NotifyListener {
     this.pingMs = options.pingMs ?? 5000;
     this.random = options.random ?? Math.random;
     this.log = options.log.child({ component: 'notify-listener' });
+    this.what = options.what ?? 'notification connection';
   }
 
   /** True while LISTENing. */
@@ -103,13 +114,14 @@ export class NotifyListener {
       this.lose(client, err);
     };
     client.on('error', onLost);
-    client.on('end', () => onLost(new Error('the notification connection closed')));
+    client.on('end', () => onLost(new Error(`the ${this.what} closed`)));
     client.on('notification', (msg) => {
       if (this.client === client) this.options.onNotification(msg.channel, msg.payload ?? '');
     });
     try {
       await client.connect();
       for (const channel of this.options.channels) await client.query(`LISTEN ${channel}`);
+      await this.options.onSession?.(client);
     } catch (err) {
       onLost(err);
       return;
@@ -119,7 +131,7 @@ export class NotifyListener {
     this.failures = 0;
     const reconnected = this.everConnected;
     this.everConnected = true;
-    if (reconnected) this.log.info('notification connection restored; resyncing from the event log');
+    if (reconnected) this.log.info(`${this.what} restored${this.options.channels.length > 0 ? '; resyncing from the event log' : ''}`);
     this.schedulePing(client);
     this.options.onConnected({ reconnected });
   }
@@ -136,8 +148,8 @@ export class NotifyListener {
     this.failures += 1;
     const delay = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(this.failures - 1, 20));
     const jittered = Math.round(delay * (0.5 + this.random() / 2));
-    if (wasUp || this.failures === 1) this.log.warn({ err, retry_in_ms: jittered }, 'notification connection lost; reconnecting');
-    else this.log.debug({ err, retry_in_ms: jittered, failures: this.failures }, 'notification connection still down');
+    if (wasUp || this.failures === 1) this.log.warn({ err, retry_in_ms: jittered }, `${this.what} lost; reconnecting`);
+    else this.log.debug({ err, retry_in_ms: jittered, failures: this.failures }, `${this.what} still down`);
     this.options.onDisconnected?.(err);
     this.timer = this.options.timers.setTimeout(() => void this.connect(), jittered);
   }
@@ -147,7 +159,7 @@ export class NotifyListener {
       if (this.client !== client || this.stopped) return;
       let answered = false;
       const deadline = this.options.timers.setTimeout(() => {
-        if (!answered) this.lose(client, new Error(`the notification connection did not answer within ${this.pingMs} ms`));
+        if (!answered) this.lose(client, new Error(`the ${this.what} did not answer within ${this.pingMs} ms`));
       }, this.pingMs);
       client.query('SELECT 1').then(
         () => {
