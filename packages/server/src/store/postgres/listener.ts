@@ -38,8 +38,10 @@ export interface NotifyListenerOptions {
   /** First reconnect delay, doubled per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs?: number | undefined;
   maxBackoffMs?: number | undefined;
-  /** How often the connection is checked with `SELECT 1` (also its deadline). */
+  /** How often the connection is checked with `SELECT 1` (also its deadline, unless `pingDeadlineMs` is set). */
   pingMs?: number | undefined;
+  /** How long a `SELECT 1` may take before the connection is dropped as dead (default `pingMs`). */
+  pingDeadlineMs?: number | undefined;
   random?: (() => number) | undefined;
   onNotification: (channel: string, payload: string) => void;
   /** Called after every successful LISTEN; `reconnected` is false only for the first connection. */
@@ -62,6 +64,7 @@ export class NotifyListener {
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly pingMs: number;
+  private readonly pingDeadlineMs: number;
   private readonly random: () => number;
   private readonly log: Logger;
   private readonly what: string;
@@ -71,6 +74,7 @@ export class NotifyListener {
     this.initialBackoffMs = options.initialBackoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.pingMs = options.pingMs ?? 5000;
+    this.pingDeadlineMs = options.pingDeadlineMs ?? this.pingMs;
     this.random = options.random ?? Math.random;
     this.log = options.log.child({ component: 'notify-listener' });
     this.what = options.what ?? 'notification connection';
@@ -159,8 +163,8 @@ export class NotifyListener {
       if (this.client !== client || this.stopped) return;
       let answered = false;
       const deadline = this.options.timers.setTimeout(() => {
-        if (!answered) this.lose(client, new Error(`the ${this.what} did not answer within ${this.pingMs} ms`));
-      }, this.pingMs);
+        if (!answered) this.lose(client, new Error(`the ${this.what} did not answer within ${this.pingDeadlineMs} ms`));
+      }, this.pingDeadlineMs);
       client.query('SELECT 1').then(
         () => {
           answered = true;

@@ -60,6 +60,10 @@ export async function registerNode(target: NodeSessionTarget, params: NodeRegist
     // Retry at least twice a second: a live node must be registered again well before other nodes' timeout
     // (measured after a database restart: 0.7 to 1.3 s with a 1 s cap, against the 2 s default timeout).
     maxBackoffMs: 500,
+    // A slow answer is not a dead session: dropping it would free the lock and hand this live node's work to others
+    // (a database busy for 5 s must not cost duplicate runs). A broken connection errors at once anyway; this
+    // deadline only catches one that went silent (a partition), which the server ends on its side by keepalives.
+    pingDeadlineMs: 30_000,
     onNotification: () => undefined,
     onSession: async (client) => {
       await client.query(KEEPALIVES);
