@@ -23,6 +23,12 @@ function duration() {
 /** Longest duration a timer can wait (2^31 − 1 ms, about 24.8 days). */
 const DURATION_MAX_MS = 2_147_483_647;
 
+function nonNegativeDuration() {
+  return duration()
+    .refine((ms) => ms >= 0, { message: 'must be 0 or more' })
+    .refine((ms) => ms <= DURATION_MAX_MS, { message: 'must be at most 24 days ("24d")' });
+}
+
 function positiveDuration() {
   return duration()
     .refine((ms) => ms > 0, { message: 'must be greater than 0' })
@@ -373,6 +379,11 @@ export const configSchema = z
         heartbeat_interval: positiveDuration().prefault(10),
         /** How often the dispatcher looks for due work when nothing woke it. */
         poll_interval: positiveDuration().prefault(1),
+        /**
+         * On a shared store (PostgreSQL): how long a node's database session must stay gone before other nodes take
+         * its running requests back, without waiting for their leases to expire; 0 = lease expiry only.
+         */
+        dead_node_timeout: nonNegativeDuration().prefault(2),
         /** This node's name in lease_owner and logs (default: the hostname); a per-process suffix is always added. */
         node_id: z.string().min(1).max(128).optional(),
       })

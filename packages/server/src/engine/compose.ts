@@ -16,6 +16,7 @@ import { SecretBook, WebhookDeliverer } from '../webhooks/index.js';
 import { Dispatcher } from './dispatcher.js';
 import { Estimator } from './estimator.js';
 import type { EngineEvents } from './events.js';
+import { NodeLiveness } from './liveness.js';
 import { LeaseRescuer } from './rescuer.js';
 import { RetentionCleaner } from './retention.js';
 
@@ -34,8 +35,10 @@ export interface ComposeOptions {
   resolve: Resolver;
 }
 
-/** The engine's services. Started in the order rescuer, webhooks, retention, dispatcher; see Engine.start/stop. */
+/** The engine's services. Started in the order liveness, rescuer, webhooks, retention, dispatcher; see Engine.start/stop. */
 export interface EngineServices {
+  /** The session that tells other nodes this one is alive (stores with `nodeRegister`). */
+  liveness: NodeLiveness;
   /** Operations' outbound HTTP (`ctx.fetch`), under the SSRF guard with `fetch.allow`. */
   fetcher: GuardedFetcher;
   dispatcher: Dispatcher;
@@ -66,6 +69,14 @@ export function composeServices(options: ComposeOptions): EngineServices {
     maxResponseBytes: config.fetch.max_response_bytes,
     resolve: options.resolve,
   });
+  const liveness = new NodeLiveness({
+    store,
+    clock,
+    log,
+    owner: nodeId,
+    enabled: config.engine.dead_node_timeout > 0,
+    onRegistered: () => dispatcher.wake(),
+  });
   const dispatcher = new Dispatcher({
     fetcher,
     store,
@@ -79,14 +90,18 @@ export function composeServices(options: ComposeOptions): EngineServices {
     operations,
     concurrency: config.engine.concurrency,
     pollMs: config.engine.poll_interval,
+    mayClaim: () => liveness.registered,
   });
+  const leaseSweepMs = Math.max(config.engine.heartbeat_interval, 1000);
+  const deadNodeAfterMs = liveness.tracked ? config.engine.dead_node_timeout : undefined;
   const rescuer = new LeaseRescuer({
     store,
     clock,
     events,
     log,
     owner: nodeId,
-    intervalMs: Math.max(config.engine.heartbeat_interval, 1000),
+    intervalMs: deadNodeAfterMs === undefined ? leaseSweepMs : Math.min(leaseSweepMs, deadNodeSweepMs(deadNodeAfterMs)),
+    deadNodeAfterMs,
     retry: { byOperation: operations, fallback: defaultPolicy, random },
     onRescued: () => dispatcher.wake(),
   });
@@ -135,5 +150,14 @@ export function composeServices(options: ComposeOptions): EngineServices {
     tombstoneTtlMs: config.retention.tombstone_ttl,
     intervalMs: config.retention.sweep_interval,
   });
-  return { fetcher, dispatcher, rescuer, estimator, targets, webhooks, retention };
+  return { liveness, fetcher, dispatcher, rescuer, estimator, targets, webhooks, retention };
+}
+
+/**
+ * How often the rescuer looks for dead nodes: a quarter of the timeout, between 0.1 and 1 s. A node is then seen
+ * gone at most this long after its session ended and rescued at most this long after the timeout: with the 2 s
+ * default, 2 to 3 s after it died. One sweep is one short transaction.
+ */
+function deadNodeSweepMs(timeoutMs: number): number {
+  return Math.min(1000, Math.max(100, Math.round(timeoutMs / 4)));
 }

@@ -21,6 +21,8 @@ export interface DispatcherOptions extends RunnerDeps {
   /** Handlers running at once on this node. */
   concurrency: number;
   pollMs: number;
+  /** False while this node must not claim (its liveness session is down: liveness.ts); default always true. */
+  mayClaim?: (() => boolean) | undefined;
 }
 
 export class Dispatcher implements Service {
@@ -111,6 +113,8 @@ export class Dispatcher implements Service {
     }
     const now = this.clock.now();
     this.lastClaimAt = now;
+    // Not registered: what is due waits (held back like work over a limit) until the session is back and wakes us.
+    if (this.options.mayClaim?.() === false) return Promise.resolve([]);
     return this.store.requestClaim({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit, operationLimits });
   }
 

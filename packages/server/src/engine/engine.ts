@@ -159,7 +159,9 @@ export class Engine {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
-    const { rescuer, webhooks, retention, dispatcher } = this.services;
+    const { liveness, rescuer, webhooks, retention, dispatcher } = this.services;
+    // Registered first, so nothing is claimed before other nodes can tell this one is alive.
+    await liveness.start();
     await rescuer.start();
     await webhooks.start();
     await retention.start();
@@ -375,7 +377,7 @@ export class Engine {
   async stop(graceMs = 0): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'stopping';
-    const { rescuer, retention, dispatcher, webhooks, fetcher } = this.services;
+    const { liveness, rescuer, retention, dispatcher, webhooks, fetcher } = this.services;
     // No new sweep starts; one in progress is awaited below, alongside the drain.
     const sweeps = Promise.all([rescuer.stop(), retention.stop()]);
     await dispatcher.stop(graceMs);
@@ -384,6 +386,8 @@ export class Engine {
     // After the drain, so outcomes of the last handlers are still sent; what is in flight is released for the next start.
     await webhooks.stop();
     await sweeps;
+    // Last: other nodes would take back what is still running here once the session is gone.
+    await liveness.stop();
     await fetcher.close();
     this.stopping.abort();
     this.state = 'stopped';

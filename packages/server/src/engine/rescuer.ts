@@ -1,8 +1,9 @@
 /**
  * The lease rescuer: finds `processing` requests whose lease expired (their
- * worker crashed, hung, or lost the database) and returns them to `pending`
- * for another attempt, or fails them (`lease_expired`) when no attempt or time
- * is left. On a backend with exclusive access (SQLite) the first sweep at
+ * worker crashed, hung, or lost the database), or, on a store with node
+ * sessions, whose node's session has been gone for `deadNodeAfterMs` (it
+ * died: liveness.ts), and returns them to `pending` for another attempt, or
+ * fails them (`lease_expired`) when no attempt or time is left. On a backend with exclusive access (SQLite) the first sweep at
  * start-up also takes back every lease this process does not hold: whoever
  * held it is gone.
  */
@@ -21,6 +22,8 @@ export interface LeaseRescuerOptions {
   intervalMs: number;
   /** When a rescued request runs again (the store applies them: store/rules.ts). */
   retry: RetryPolicies;
+  /** Also rescue the requests of nodes whose session has been gone this long (ms; stores with `nodeRegister`). */
+  deadNodeAfterMs?: number | undefined;
   /** Called after a sweep rescued something (to wake the dispatcher). */
   onRescued: () => void;
 }
@@ -57,7 +60,13 @@ export class LeaseRescuer extends PeriodicSweeper {
     const { store, clock, events } = this.options;
     let total = 0;
     for (let round = 0; round < 100; round++) {
-      const rescued = await store.leaseRescueExpired({ now: clock.now(), limit: 200, allExcept, retry: this.options.retry });
+      const rescued = await store.leaseRescueExpired({
+        now: clock.now(),
+        limit: 200,
+        allExcept,
+        deadNodeAfterMs: this.options.deadNodeAfterMs,
+        retry: this.options.retry,
+      });
       for (const transition of rescued) {
         this.log.warn(
           {
@@ -66,7 +75,7 @@ export class LeaseRescuer extends PeriodicSweeper {
             tenant: transition.request.tenant,
             status: transition.request.status,
           },
-          'rescued a request whose lease expired',
+          'rescued a request whose lease expired or whose node is gone',
         );
         events.emit('lease:expired', transition);
         events.emit(eventNameForTransition(transition.kind), transition);

@@ -11,5 +11,6 @@ export {
 export { SqliteStore } from './sqlite/index.js';
 export type { EventNotification, ListenOptions, NotificationSource, NotificationSubscription, StoreNotification } from './notifications.js';
 export type * from './store.js';
+export type { NodeRegistration } from './nodes.js';
 export { failureOutcome, retryDelayMs } from './rules.js';
 export type { RetryPolicies } from './rules.js';

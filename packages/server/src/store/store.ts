@@ -42,6 +42,7 @@ import type {
 } from './deliveryParams.js';
 import type { RetryPolicies } from './rules.js';
 import type { Listen } from './notifications.js';
+import type { NodeRegister } from './nodes.js';
 
 /**
  * What a backend can do; the engine branches on these (and on the optional
@@ -293,6 +294,11 @@ export interface LeaseRescueExpiredParams {
   limit: number;
   /** Also rescue leases of every owner but this one, expired or not (exclusive-access backends at start-up). */
   allExcept?: string | undefined;
+  /**
+   * Also rescue leases, expired or not, of nodes whose session (`Store.nodeRegister`) has been gone at least this
+   * long (ms), as this sweep and earlier ones saw it. Backends without node sessions ignore it (lease expiry only).
+   */
+  deadNodeAfterMs?: number | undefined;
   /** The retry policies that set when a rescued request runs again (see rules.ts `rescueOutcome`). */
   retry: RetryPolicies;
 }
@@ -393,6 +399,8 @@ export interface Store {
   readonly listen?: Listen;
   /** Backends shared by several nodes (PostgreSQL): the database's clock (epoch ms), one time source for every node's leases. */
   readonly dbNow?: () => Promise<number>;
+  /** Backends shared by several nodes (PostgreSQL): a session proving this node alive (nodes.ts); see `deadNodeAfterMs`. */
+  readonly nodeRegister?: NodeRegister;
 
   /** Inserts a batch and all its items (pending requests) in one transaction. */
   batchInsert(params: BatchInsertParams): Promise<{ batch: Batch; transitions: Transition[] }>;

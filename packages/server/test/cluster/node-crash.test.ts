@@ -35,7 +35,8 @@ describe('a node SIGKILLed mid-run', { skip }, () => {
 
   before(async () => {
     fx = await clusterFixture();
-    // Short leases so the rescue happens within the test; a long poll so pick-up relies on notifications.
+    // Short leases so the rescue happens within the test even by lease expiry (B's session ending is noticed
+    // sooner or about as soon: test/cluster/dead-node.test.ts); a long poll so pick-up relies on notifications.
     const engine = { concurrency: 16, lease_duration: 2, heartbeat_interval: 0.5, poll_interval: 5 };
     [a, b] = await Promise.all([fx.start('node-a', { engine }), fx.start('node-b', { engine })]);
   });
@@ -111,7 +112,7 @@ describe('a node SIGKILLed mid-run', { skip }, () => {
 
     t.diagnostic(`requests B held at the crash: ${orphans.length}`);
     assert.ok(orphans.length >= 1, 'B died holding leases');
-    t.diagnostic(`B's leases rescued ${await rescued} ms after the crash (lease 2 s, rescue sweep every 1 s)`);
+    t.diagnostic(`B's leases rescued ${await rescued} ms after the crash (lease 2 s, dead-node timeout 2 s, rescue sweep every 0.5 s)`);
 
     const terminal = await waitFor(
       async () => {

@@ -31,6 +31,16 @@ export default { async run(input, ctx) {
   }
   return { pid: process.pid, steps };
 } };`,
+  // Holds its attempt until the file MARKS/release exists (or its signal aborts); leaves <id>.started.<attempt>.<pid>
+  // when it starts and <id>.<attempt>.<pid> when it finishes.
+  hold: `import { existsSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+export default { async run(input, ctx) {
+  writeFileSync(MARKS + '/' + ctx.request_id + '.started.' + ctx.attempt + '.' + process.pid, '');
+  for (let i = 0; i < 30000 && !existsSync(MARKS + '/release'); i++) await sleep(20, undefined, { signal: ctx.signal });
+  writeFileSync(MARKS + '/' + ctx.request_id + '.' + ctx.attempt + '.' + process.pid, '');
+  return { pid: process.pid };
+} };`,
   // Waits until its signal aborts; leaves <id>.started.<pid> and <id>.aborted.<pid> (holding the abort's type).
   wait: `import { writeFileSync } from 'node:fs';
 export default { run(input, ctx) {

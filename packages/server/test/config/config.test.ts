@@ -414,6 +414,14 @@ operations:
     assert.equal(load('async: { webhook_timeout: 10 }\nwebhooks: { lease: 11s }').webhooks.lease, 11_000);
   });
 
+  test('engine.dead_node_timeout: 2 s by default, 0 turns it off, negative refused', () => {
+    assert.equal(load('').engine.dead_node_timeout, 2000);
+    assert.equal(load('engine: { dead_node_timeout: 500ms }').engine.dead_node_timeout, 500);
+    assert.equal(load('engine: { dead_node_timeout: 0 }').engine.dead_node_timeout, 0);
+    issueAt(loadError('engine: { dead_node_timeout: -1 }'), 'engine.dead_node_timeout');
+    issueAt(loadError('engine: { dead_node_timeout: soon }'), 'engine.dead_node_timeout');
+  });
+
   test('body_limit sizes', () => {
     assert.equal(load('server: { body_limit: 1kb }').server.body_limit, 1024);
     assert.equal(load('').server.body_limit, 1024 * 1024);

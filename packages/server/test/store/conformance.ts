@@ -429,6 +429,15 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal((await store.requestGetById({ id: request.id }))?.status, 'processing');
       }));
 
+    test('leaseRescueExpired with deadNodeAfterMs leaves live leases of unregistered owners alone', () =>
+      withStore(async (store) => {
+        // No node registered a session (SQLite never does; PostgreSQL nodes do through nodeRegister): lease expiry only.
+        const live = await insertAndClaim(store);
+        const rescued = await store.leaseRescueExpired({ now: T0 + LEASE - 1, limit: 10, deadNodeAfterMs: 0, retry: fixedRetry(0) });
+        assert.deepEqual(rescued, []);
+        assert.equal((await store.requestGetById({ id: live.id }))?.status, 'processing');
+      }));
+
     test('requestList filters by tenant, status and operation, newest first, paginated by id', () =>
       withStore(async (store) => {
         const ids: string[] = [];

@@ -6,6 +6,7 @@ import { rescueOutcome } from '../rules.js';
 import type { EventAppendParams, EventListAfterParams, LeaseExtendParams, LeaseRescueExpiredParams, Transition } from '../store.js';
 import { query, transaction } from './connection.js';
 import { lockBatches } from './locks.js';
+import { deadOwners, forgetDeadOwners } from './nodes.js';
 import { insertEvents, statusTransition } from './transitions.js';
 
 export async function eventAppend(pool: pg.Pool, p: EventAppendParams): Promise<RequestEvent | null> {
@@ -44,19 +45,23 @@ export async function leaseExtend(pool: pg.Pool, p: LeaseExtendParams): Promise<
 }
 
 /**
- * Takes back requests whose lease expired: rows locked with SKIP LOCKED, so
+ * Takes back requests whose lease expired, and (with `deadNodeAfterMs`) those
+ * of nodes whose session is gone (nodes.ts): rows locked with SKIP LOCKED, so
  * two nodes' rescuers never rescue one request twice, and each update is
  * guarded by the attempt it saw.
  */
 export async function leaseRescueExpired(pool: pg.Pool, p: LeaseRescueExpiredParams): Promise<Transition[]> {
   return transaction(pool, async (tx) => {
+    const dead = p.deadNodeAfterMs === undefined ? [] : await deadOwners(tx, p.now, p.deadNodeAfterMs);
     const { rows } = await tx.query<RequestRow>(
       `SELECT * FROM requests
-       WHERE status = 'processing' AND (lease_expires_at <= $1 OR ($2::text IS NOT NULL AND lease_owner IS DISTINCT FROM $2))
+       WHERE status = 'processing'
+         AND (lease_expires_at <= $1 OR ($2::text IS NOT NULL AND lease_owner IS DISTINCT FROM $2)
+              OR ($4::text[] IS NOT NULL AND lease_owner = ANY($4)))
        ORDER BY lease_expires_at
        LIMIT $3
        FOR UPDATE SKIP LOCKED`,
-      [p.now, p.allExcept ?? null, p.limit],
+      [p.now, p.allExcept ?? null, p.limit, dead.length > 0 ? dead : null],
     );
     // Failing a batch's items may write its batch.completed delivery under the batch's lock: take them all
     // now, in the sorted order claims use, so this transaction cannot deadlock with a claimer.
@@ -91,6 +96,7 @@ export async function leaseRescueExpired(pool: pg.Pool, p: LeaseRescueExpiredPar
             ).rows[0];
       if (row) out.push(await statusTransition(tx, row, p.now, { kind: outcome.kind, error: outcome.error }));
     }
+    await forgetDeadOwners(tx, dead);
     return out;
   });
 }

@@ -1,5 +1,7 @@
 /**
- * One dedicated PostgreSQL connection that LISTENs on the cluster's channels.
+ * One dedicated PostgreSQL connection that LISTENs on the cluster's channels
+ * (or, with no channels and an `onSession` step, holds the node's liveness
+ * lock: nodes.ts).
  *
  * NOTIFY is fire-and-forget: a notification sent while this connection is down
  * is gone. So the listener reconnects by itself with exponential backoff and,
@@ -22,6 +24,13 @@ export interface NotifyListenerOptions {
   /** Server options sent at connect (connectionSettings().options). */
   options?: string | undefined;
   channels: readonly string[];
+  /**
+   * Runs on each new session after the LISTENs, before it counts as connected (nodes.ts takes the node's lock
+   * here); a throw counts as a lost connection, retried with the backoff.
+   */
+  onSession?: ((client: pg.Client) => Promise<void>) | undefined;
+  /** What the connection is called in logs (default "notification connection"). */
+  what?: string | undefined;
   /** Shown in `pg_stat_activity.application_name` (the node id). */
   applicationName: string;
   timers: NotificationTimers;
@@ -29,8 +38,10 @@ export interface NotifyListenerOptions {
   /** First reconnect delay, doubled per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs?: number | undefined;
   maxBackoffMs?: number | undefined;
-  /** How often the connection is checked with `SELECT 1` (also its deadline). */
+  /** How often the connection is checked with `SELECT 1` (also its deadline, unless `pingDeadlineMs` is set). */
   pingMs?: number | undefined;
+  /** How long a `SELECT 1` may take before the connection is dropped as dead (default `pingMs`). */
+  pingDeadlineMs?: number | undefined;
   random?: (() => number) | undefined;
   onNotification: (channel: string, payload: string) => void;
   /** Called after every successful LISTEN; `reconnected` is false only for the first connection. */
@@ -53,16 +64,20 @@ export class NotifyListener {
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly pingMs: number;
+  private readonly pingDeadlineMs: number;
   private readonly random: () => number;
   private readonly log: Logger;
+  private readonly what: string;
 
   constructor(private readonly options: NotifyListenerOptions) {
     for (const channel of options.channels) if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
     this.initialBackoffMs = options.initialBackoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.pingMs = options.pingMs ?? 5000;
+    this.pingDeadlineMs = options.pingDeadlineMs ?? this.pingMs;
     this.random = options.random ?? Math.random;
     this.log = options.log.child({ component: 'notify-listener' });
+    this.what = options.what ?? 'notification connection';
   }
 
   /** True while LISTENing. */
@@ -103,13 +118,14 @@ export class NotifyListener {
       this.lose(client, err);
     };
     client.on('error', onLost);
-    client.on('end', () => onLost(new Error('the notification connection closed')));
+    client.on('end', () => onLost(new Error(`the ${this.what} closed`)));
     client.on('notification', (msg) => {
       if (this.client === client) this.options.onNotification(msg.channel, msg.payload ?? '');
     });
     try {
       await client.connect();
       for (const channel of this.options.channels) await client.query(`LISTEN ${channel}`);
+      await this.options.onSession?.(client);
     } catch (err) {
       onLost(err);
       return;
@@ -119,7 +135,7 @@ export class NotifyListener {
     this.failures = 0;
     const reconnected = this.everConnected;
     this.everConnected = true;
-    if (reconnected) this.log.info('notification connection restored; resyncing from the event log');
+    if (reconnected) this.log.info(`${this.what} restored${this.options.channels.length > 0 ? '; resyncing from the event log' : ''}`);
     this.schedulePing(client);
     this.options.onConnected({ reconnected });
   }
@@ -136,8 +152,8 @@ export class NotifyListener {
     this.failures += 1;
     const delay = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(this.failures - 1, 20));
     const jittered = Math.round(delay * (0.5 + this.random() / 2));
-    if (wasUp || this.failures === 1) this.log.warn({ err, retry_in_ms: jittered }, 'notification connection lost; reconnecting');
-    else this.log.debug({ err, retry_in_ms: jittered, failures: this.failures }, 'notification connection still down');
+    if (wasUp || this.failures === 1) this.log.warn({ err, retry_in_ms: jittered }, `${this.what} lost; reconnecting`);
+    else this.log.debug({ err, retry_in_ms: jittered, failures: this.failures }, `${this.what} still down`);
     this.options.onDisconnected?.(err);
     this.timer = this.options.timers.setTimeout(() => void this.connect(), jittered);
   }
@@ -147,8 +163,8 @@ export class NotifyListener {
       if (this.client !== client || this.stopped) return;
       let answered = false;
       const deadline = this.options.timers.setTimeout(() => {
-        if (!answered) this.lose(client, new Error(`the notification connection did not answer within ${this.pingMs} ms`));
-      }, this.pingMs);
+        if (!answered) this.lose(client, new Error(`the ${this.what} did not answer within ${this.pingDeadlineMs} ms`));
+      }, this.pingDeadlineMs);
       client.query('SELECT 1').then(
         () => {
           answered = true;

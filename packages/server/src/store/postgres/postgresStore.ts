@@ -7,13 +7,15 @@
  *
  * Time is the caller's `now`, as in SQLite; `dbNow()` reads the database clock
  * so nodes with skewed clocks can agree on lease expiry (engine DatabaseClock).
- * `listen()` delivers other nodes' commits (LISTEN/NOTIFY, notifications.ts).
+ * `listen()` delivers other nodes' commits (LISTEN/NOTIFY, notifications.ts);
+ * `nodeRegister()` keeps the session that proves this node alive (nodes.ts).
  */
 import type pg from 'pg';
 import type { Batch, Delivery, DeliveryWithAttempts, Request, RequestEvent } from '../../model/index.js';
 import type * as D from '../deliveryParams.js';
 import type * as S from '../store.js';
 import type { Listen } from '../notifications.js';
+import type { NodeRegister } from '../nodes.js';
 import * as batches from './batches.js';
 import { requestClaim } from './claim.js';
 import {
@@ -29,6 +31,7 @@ import * as outbox from './deliveries.js';
 import { GroupCommit, type WriteMany } from './groupCommit.js';
 import * as leases from './leases.js';
 import { migrate, type MigrationReport } from './migrate.js';
+import { registerNode } from './nodes.js';
 import { listenForNotifications } from './notifications.js';
 import { rateLimitTake } from './rateLimits.js';
 import * as requests from './requests.js';
@@ -62,6 +65,10 @@ export class PostgresStore implements S.Store {
   /** Other nodes' commits of this schema, on a dedicated connection named `<node id>:listen`. */
   readonly listen: Listen = (options) =>
     listenForNotifications({ settings: this.settings, applicationName: applicationName(`${this.nodeId}:listen`) }, options);
+
+  /** This node's proof of life (nodes.ts), on a dedicated connection named `<node id>:node`. */
+  readonly nodeRegister: NodeRegister = (params) =>
+    registerNode({ settings: this.settings, applicationName: applicationName(`${this.nodeId}:node`) }, params);
 
   async migrate(): Promise<void> {
     await this.applyMigrations();
