@@ -33,6 +33,7 @@ import type {
   RequestListParams,
   RequestStats,
   RequestStatsParams,
+  RequestState,
   RequestSummary,
   Store,
   Tombstone,
@@ -437,6 +438,11 @@ export class Engine {
   /** The request without its input, or null. */
   getRequestSummary(params: RequestGetByIdParams): Promise<RequestSummary | null> {
     return this.store.requestGetSummary(params);
+  }
+
+  /** The request's changing state only (a cheap read for conditional status reads), or null. */
+  getRequestState(params: RequestGetByIdParams): Promise<RequestState | null> {
+    return this.store.requestGetState(params);
   }
 
   /** Requests, newest first, filtered (one page). */

@@ -7,8 +7,10 @@
  * store; the feed starts it after the resume point: the log is replayed from
  * the store in pages, then live events follow, each seq once, in order.
  *
- * **Cheap fan-out.** The JSON of each live entry is built once and shared by
- * every subscriber.
+ * **Cheap fan-out.** Each live entry is serialised and framed as an SSE event
+ * once (per presentation: plain or `/v1/tasks`) and the same string is queued
+ * on every subscriber's stream; sse.ts writes the queues later, so the emitter
+ * is not held by the number of subscribers.
  *
  * **Event types.** `status` (any non-terminal status change), `progress`,
  * `output`, and for the terminal entry `completed` / `failed` / `cancelled`,
@@ -23,7 +25,7 @@ import { EVENT_PAGE_SIZE, type Engine, type Follow } from '../engine/index.js';
 import { ErrandError, eventStatus, isTerminal, type RequestEvent } from '../model/index.js';
 import type { RequestSummary } from '../store/index.js';
 import { presentRequest } from './present.js';
-import type { SseStream } from './sse.js';
+import { frameSse, type SseStream } from './sse.js';
 
 /** The SSE event types a request's stream carries. */
 export type RequestSseType = 'status' | 'progress' | 'output' | 'completed' | 'failed' | 'cancelled';
@@ -100,8 +102,8 @@ export interface FeedParams {
   taskAlias?: boolean | undefined;
 }
 
-/** JSON of live entries, built once per entry whoever sends it. */
-const liveJson = new WeakMap<RequestEvent, { plain?: string; alias?: string }>();
+/** SSE frames of live entries, built once per entry whoever sends it. */
+const liveFrames = new WeakMap<RequestEvent, { plain?: string; alias?: string }>();
 
 /**
  * Sends the request's events after `afterSeq` on `stream`, then live ones,
@@ -124,8 +126,8 @@ export function feedRequestEvents(params: FeedParams): void {
     onEntry: ({ event, request, live }) => {
       const type = sseTypeOf(event);
       if (!isTerminalType(type) && include && !include(type, event)) return true;
-      const data = live ? sharedJson(event, request, taskAlias) : dataJson(event, request, taskAlias);
-      if (!stream.send({ id: event.seq, event: type, data })) {
+      const frame = live ? sharedFrame(event, type, request, taskAlias) : frameOf(event, type, request, taskAlias);
+      if (!stream.sendFrame(frame)) {
         stop();
         return false;
       }
@@ -137,14 +139,18 @@ export function feedRequestEvents(params: FeedParams): void {
   });
 }
 
-function sharedJson(entry: RequestEvent, request: RequestSummary | null, taskAlias: boolean): string {
-  let cached = liveJson.get(entry);
+function sharedFrame(entry: RequestEvent, type: RequestSseType, request: RequestSummary | null, taskAlias: boolean): string {
+  let cached = liveFrames.get(entry);
   if (!cached) {
     cached = {};
-    liveJson.set(entry, cached);
+    liveFrames.set(entry, cached);
   }
   const key = taskAlias ? 'alias' : 'plain';
-  return (cached[key] ??= dataJson(entry, request, taskAlias));
+  return (cached[key] ??= frameOf(entry, type, request, taskAlias));
+}
+
+function frameOf(entry: RequestEvent, type: RequestSseType, request: RequestSummary | null, taskAlias: boolean): string {
+  return frameSse({ id: entry.seq, event: type, data: dataJson(entry, request, taskAlias) });
 }
 
 /** An entry's SSE data: the log data, or for a terminal entry the status resource. */

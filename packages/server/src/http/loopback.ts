@@ -55,13 +55,28 @@ export function isLoopbackHost(host: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/** `Host` header values already checked (clients send the same one every time); cleared when full. */
+const checkedHosts = new Map<string, boolean>();
+const CHECKED_HOSTS_MAX = 64;
+
+/** True when a `Host` header names a loopback host (memoised: an address check costs more than the rest of a status read). */
+function isLoopbackHostHeader(host: string): boolean {
+  let loopback = checkedHosts.get(host);
+  if (loopback === undefined) {
+    const match = HOST_HEADER.exec(host);
+    const hostname = match?.[1] ?? match?.[2];
+    loopback = hostname !== undefined && isLoopbackHost(hostname);
+    if (checkedHosts.size >= CHECKED_HOSTS_MAX) checkedHosts.clear();
+    checkedHosts.set(host, loopback);
+  }
+  return loopback;
+}
+
 /** Why `request` cannot be from this machine's own clients, or null when it may be. */
 function foreignCallerRefusal(request: FastifyRequest): ErrandError | null {
   const { host, origin } = request.headers;
   if (host !== undefined) {
-    const match = HOST_HEADER.exec(host);
-    const hostname = match?.[1] ?? match?.[2];
-    if (hostname === undefined || !isLoopbackHost(hostname)) {
+    if (!isLoopbackHostHeader(host)) {
       return refusal('Host', `Host "${clip(host)}" is not a loopback name`);
     }
   }

@@ -5,7 +5,7 @@
  * rows are in deliveryRows.ts.
  */
 import type { Batch, Request, RequestEvent } from '../model/index.js';
-import type { NewRequest, RequestSummary } from './store.js';
+import type { NewRequest, RequestState, RequestSummary } from './store.js';
 
 /** A `requests` row: the model's fields, those holding JSON as text, and the event counter. */
 export interface RequestRow extends Omit<Request, 'input' | 'progress' | 'result' | 'error' | 'metadata'> {
@@ -72,6 +72,24 @@ const SUMMARY_COLUMNS = [
   'last_seq',
 ];
 
+/** The columns of a state read (`requestGetState`): small ones only. */
+export const STATE_COLUMNS = [
+  'id',
+  'tenant',
+  'status',
+  'attempt',
+  'run_at',
+  'created_at',
+  'estimated_ms',
+  'started_at',
+  'completed_at',
+  'progress',
+  'error',
+] as const;
+
+/** A row of a state read. */
+export type StateRow = Pick<RequestRow, (typeof STATE_COLUMNS)[number]>;
+
 /** "No limit" for `summaryColumns` (a bound parameter must be a number). */
 export const RESULT_NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
@@ -129,6 +147,22 @@ export function summaryFromRow(row: SummaryRow): RequestSummary {
   };
   if (row.result_omitted) summary.result_omitted = true;
   return summary;
+}
+
+export function stateFromRow(row: StateRow): RequestState {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    status: row.status,
+    attempt: row.attempt,
+    run_at: row.run_at,
+    created_at: row.created_at,
+    estimated_ms: row.estimated_ms,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+    progress: parseOrNull(row.progress) as Request['progress'],
+    error: parseOrNull(row.error) as Request['error'],
+  };
 }
 
 export function eventFromRow(row: EventRow): RequestEvent {

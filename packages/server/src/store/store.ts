@@ -102,6 +102,17 @@ export interface RequestSummary extends Omit<Request, 'input'> {
   result_omitted?: boolean | undefined;
 }
 
+/**
+ * The part of a request a conditional status read needs (`requestGetState`):
+ * every field of the status resource that can change after the request was
+ * created, except its result, which is fixed once it is completed; and what
+ * `Retry-After` is computed from. No input, result or metadata.
+ */
+export type RequestState = Pick<
+  Request,
+  'id' | 'tenant' | 'status' | 'attempt' | 'run_at' | 'created_at' | 'estimated_ms' | 'started_at' | 'completed_at' | 'progress' | 'error'
+>;
+
 export interface BatchPurgeEmptyParams {
   /** Delete batches created before this whose items have all been purged. */
   before: number;
@@ -462,6 +473,8 @@ export interface Store {
   requestGetById(params: RequestGetByIdParams): Promise<Request | null>;
   /** The request without its input (for status reads); null when absent or another tenant's. */
   requestGetSummary(params: RequestGetByIdParams): Promise<RequestSummary | null>;
+  /** The request's changing state only (see `RequestState`): a cheap read for conditional status reads; null when absent or another tenant's. */
+  requestGetState(params: RequestGetByIdParams): Promise<RequestState | null>;
   /** The request created by retrying `id` (its `retry_of`), if any. */
   requestGetByRetryOf(params: RequestGetByRetryOfParams): Promise<Request | null>;
   /** Inserts a new `pending` request and its first event; resolves once durable. */

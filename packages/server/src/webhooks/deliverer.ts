@@ -3,9 +3,19 @@
  *
  * A terminal transition writes its delivery in the same transaction (see
  * store/), so nothing here has to be remembered across a crash. The deliverer
- * claims due deliveries under a lease (`webhooks.lease`), at most
- * `webhooks.concurrency` at once, and sends each on its own (send.ts): a slow
- * or hanging receiver holds one slot for at most `async.webhook_timeout`. It
+ * claims due deliveries under a lease (`webhooks.lease`) and sends each on its
+ * own (send.ts), at most `webhooks.concurrency` at once: a slow or hanging
+ * receiver holds one send slot for at most `async.webhook_timeout`.
+ *
+ * **Pipelined.** A delivery passes three stages: *ready* (claimed, waiting for
+ * a send slot), *sending* (at most `concurrency`), and *recording* (its outcome
+ * being committed; at most 2 × `concurrency`, then sending waits). A send slot is given back as soon
+ * as the receiver has answered, so the next ready delivery goes out while the
+ * outcome commits (group commit batches those), and claims are made in
+ * batches: the loop claims again only once the ready queue is down to half,
+ * and then fills it up (ready + sending + recording ≤ 3 × concurrency leases
+ * held). A ready delivery whose lease would run out before its send could end
+ * is handed back instead of sent. It
  * wakes when a request with a webhook ends (the engine calls `wake()`), when
  * the next delivery falls due (a timer on the injected clock), and at least
  * every `pollMs` (the shared claim loop, services/claimLoop.ts). A failed attempt is retried after `backoff[n-1]` (the last
@@ -53,15 +63,17 @@ export interface DelivererOptions {
 
 const SHUTDOWN = new Error('The server is shutting down');
 
-interface InFlight {
-  controller: AbortController;
-  done: Promise<void>;
-}
-
 export class WebhookDeliverer implements Service {
   readonly events = new DeliveryEvents();
   private readonly agent: Agent;
-  private readonly inFlight = new Map<string, InFlight>();
+  /** Claimed, waiting for a send slot (oldest first). */
+  private readonly ready: Delivery[] = [];
+  /** Being sent: the abort controller of each. */
+  private readonly sending = new Map<string, AbortController>();
+  /** Outcomes being recorded. */
+  private recording = 0;
+  /** Every attempt not yet recorded (sending or recording), awaited by stop(). */
+  private readonly attempts = new Set<Promise<void>>();
   private readonly loop: ClaimLoop<Delivery>;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
@@ -73,9 +85,12 @@ export class WebhookDeliverer implements Service {
     this.loop = new ClaimLoop<Delivery>({
       clock: o.clock,
       pollMs: o.pollMs,
-      free: () => o.concurrency - this.inFlight.size,
+      free: () => this.free(),
       claim: (limit) => o.store.deliveryClaim({ owner: o.owner, now: o.clock.now(), leaseMs: o.leaseMs, limit }),
-      run: (delivery) => this.launch(delivery),
+      run: (delivery) => {
+        this.ready.push(delivery);
+        this.pump();
+      },
       release: async (delivery) => {
         await o.store.deliveryRelease({ id: delivery.id, owner: o.owner, attempt: delivery.attempt, now: o.clock.now() });
       },
@@ -93,7 +108,7 @@ export class WebhookDeliverer implements Service {
 
   /** Deliveries being sent by this node now. */
   get inFlightCount(): number {
-    return this.inFlight.size;
+    return this.sending.size;
   }
 
   /** Takes back deliveries a previous process left half-sent, then starts sending. */
@@ -114,8 +129,10 @@ export class WebhookDeliverer implements Service {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     await this.loop.stop();
-    for (const { controller } of this.inFlight.values()) controller.abort(SHUTDOWN);
-    await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
+    // Claimed but not started: handed back (they go out after a restart).
+    await Promise.allSettled(this.ready.splice(0).map((d) => this.release(d)));
+    for (const controller of this.sending.values()) controller.abort(SHUTDOWN);
+    await Promise.allSettled([...this.attempts]);
     await this.agent.destroy().catch(() => undefined);
   }
 
@@ -136,18 +153,62 @@ export class WebhookDeliverer implements Service {
     }
   }
 
-  private launch(delivery: Delivery): void {
-    const controller = new AbortController();
-    const done = this.attempt(delivery, controller)
-      .catch((err: unknown) => this.o.log.error({ err, delivery_id: delivery.id }, 'webhook attempt could not be recorded'))
-      .finally(() => {
-        this.inFlight.delete(delivery.id);
-        this.wake();
-      });
-    this.inFlight.set(delivery.id, { controller, done });
+  /** Room for more claims: none while more than half of `concurrency` is ready, else up to 3 × concurrency held. */
+  private free(): number {
+    const { concurrency } = this.o;
+    if (this.ready.length > Math.floor(concurrency / 2)) return 0;
+    return Math.max(0, 3 * concurrency - (this.ready.length + this.sending.size + this.recording));
   }
 
-  private async attempt(d: Delivery, controller: AbortController): Promise<void> {
+  /** Starts ready deliveries while send slots (and recording room) are free; asks for more once the queue is low. */
+  private pump(): void {
+    const { concurrency, clock, timeoutMs } = this.o;
+    while (this.state === 'running' && this.sending.size < concurrency && this.recording < 2 * concurrency) {
+      const next = this.ready.shift();
+      if (next === undefined) break;
+      // Its lease must outlast the send (at most the timeout; config keeps the lease longer); else hand it back for a fresh claim.
+      if (next.lease_expires_at !== null && next.lease_expires_at - clock.now() < timeoutMs) {
+        void this.release(next);
+        continue;
+      }
+      this.launch(next);
+    }
+    if (this.ready.length <= Math.floor(concurrency / 2)) this.wake();
+  }
+
+  private async release(d: Delivery): Promise<void> {
+    try {
+      await this.o.store.deliveryRelease({ id: d.id, owner: this.o.owner, attempt: d.attempt, now: this.o.clock.now() });
+    } catch (err) {
+      // Its lease expires and the rescuer takes it back.
+      this.o.log.warn({ err, delivery_id: d.id }, 'could not hand back a webhook delivery');
+    }
+  }
+
+  private launch(delivery: Delivery): void {
+    const controller = new AbortController();
+    this.sending.set(delivery.id, controller);
+    let sent = false;
+    const freeSlot = () => {
+      if (sent) return;
+      sent = true;
+      this.sending.delete(delivery.id);
+      this.recording += 1;
+      this.pump();
+    };
+    const done: Promise<void> = this.attempt(delivery, controller, freeSlot)
+      .catch((err: unknown) => this.o.log.error({ err, delivery_id: delivery.id }, 'webhook attempt could not be recorded'))
+      .finally(() => {
+        freeSlot();
+        this.recording -= 1;
+        this.attempts.delete(done);
+        this.pump();
+      });
+    this.attempts.add(done);
+  }
+
+  /** Sends `d` once, calls `sent()` once the receiver has answered (or the send failed), then records the outcome. */
+  private async attempt(d: Delivery, controller: AbortController, sent: () => void): Promise<void> {
     const { clock, store, log } = this.o;
     const startedAt = clock.now();
     const ref = { id: d.id, owner: this.o.owner, attempt: d.attempt };
@@ -176,6 +237,7 @@ export class WebhookDeliverer implements Service {
           backstopMs: this.o.timeoutMs + 1000,
         });
     clock.clearTimeout(timeout);
+    sent();
     const now = clock.now();
     if (controller.signal.reason === SHUTDOWN && outcome.error !== null) {
       await store.deliveryRelease({ ...ref, now });

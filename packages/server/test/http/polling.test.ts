@@ -193,6 +193,39 @@ describe('ETag and If-None-Match on the status resource', () => {
     assert.equal(head.headers.etag, changed.headers.etag);
   });
 
+  test('a 304 reads only the small state; output chunks keep the tag; another tenant gets 404, not 304', async (t) => {
+    const h = await harness(t);
+    const { id, held } = await holding(h);
+    const url = `/v1/requests/${id}`;
+    const etag = String((await get(h, url)).headers.etag);
+    const store = h.server.engine.store as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const reads = { summary: 0, state: 0 };
+    const summary = store.requestGetSummary!.bind(store);
+    const state = store.requestGetState!.bind(store);
+    store.requestGetSummary = (...args) => (reads.summary++, summary(...args));
+    store.requestGetState = (...args) => (reads.state++, state(...args));
+    try {
+      await held().ctx.emit({ text: 'a chunk' });
+      const cached = await get(h, url, { 'if-none-match': etag });
+      assert.equal(cached.statusCode, 304, 'an output chunk is not part of the status resource');
+      assert.deepEqual(reads, { summary: 0, state: 1 }, 'the 304 read the state only');
+
+      const other = await get(h, url, { 'if-none-match': etag }, 'beta');
+      assert.equal(other.statusCode, 404);
+      assert.equal(errorOf(other).type, 'request_not_found');
+      assert.equal(other.headers.etag, undefined);
+
+      await held().ctx.progress({ percent: 10 });
+      const changed = await get(h, url, { 'if-none-match': etag });
+      assert.equal(changed.statusCode, 200);
+      assert.equal(reads.summary, 1, 'a changed state reads the whole summary once');
+      assert.equal((await get(h, url, { 'if-none-match': String(changed.headers.etag) })).statusCode, 304);
+    } finally {
+      delete store.requestGetSummary;
+      delete store.requestGetState;
+    }
+  });
+
   test('a terminal request has an ETag, answers 304 to it, and has no Retry-After', async (t) => {
     const h = await harness(t);
     const id = await completed(h);

@@ -173,6 +173,38 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal(await store.requestGetById({ id: 'req_00000000000000000000000000' }), null);
       }));
 
+    test('requestGetState reads the changing columns only, hiding other tenants and unknown ids', () =>
+      withStore(async (store) => {
+        const fresh = makeNewRequest({ tenant: 'alpha', input: { big: 'x'.repeat(1000) }, estimated_ms: 1500 });
+        await store.requestInsert({ request: fresh });
+        assert.deepEqual(await store.requestGetState({ id: fresh.id, tenant: 'alpha' }), {
+          id: fresh.id,
+          tenant: 'alpha',
+          status: 'pending',
+          attempt: 0,
+          run_at: fresh.run_at,
+          created_at: fresh.created_at,
+          estimated_ms: 1500,
+          started_at: null,
+          completed_at: null,
+          progress: null,
+          error: null,
+        });
+        assert.equal(await store.requestGetState({ id: fresh.id, tenant: 'beta' }), null);
+        assert.equal(await store.requestGetState({ id: 'req_00000000000000000000000000' }), null);
+        const running = (await store.requestClaim({ owner: OWNER, now: fresh.run_at, leaseMs: LEASE, limit: 1 }))[0]!.request;
+        const ref = { id: running.id, attempt: 1, owner: OWNER, now: T0 + 5 };
+        await store.requestProgress({ ...ref, progress: { percent: 40, message: 'Reading' } });
+        await store.requestFail({ ...ref, now: T0 + 9, error: boom });
+        const state = await store.requestGetState({ id: fresh.id });
+        assert.equal(state?.status, 'failed');
+        assert.equal(state?.attempt, 1);
+        assert.equal(state?.completed_at, T0 + 9);
+        assert.deepEqual(state?.progress, { percent: 40, message: 'Reading' });
+        assert.deepEqual(state?.error, boom);
+        assert.ok(!('input' in state!) && !('result' in state!) && !('metadata' in state!));
+      }));
+
     test('requestClaim takes due requests by priority, then run_at, then id, and starts an attempt', () =>
       withStore(async (store) => {
         const low = (await store.requestInsert({ request: makeNewRequest({ created_at: T0, priority: 0 }) })).request;

@@ -192,6 +192,45 @@ describe('webhook delivery', () => {
     assert.deepEqual([delivery.last_status_code, delivery.last_error?.type], [null, 'timeout']);
   });
 
+  test('the next delivery goes out while the last outcome is still being recorded; every outcome is recorded once', async (t) => {
+    const h = await harness({ webhooks: { concurrency: 2 } });
+    t.after(() => h.close());
+    const store = h.server.store as unknown as Record<string, (...args: never[]) => Promise<unknown>>;
+    const complete = store.deliveryComplete!.bind(store);
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let recorded = 0;
+    // Recording an outcome waits for the gate: with send slots held until the record commits, only 2 could go out.
+    store.deliveryComplete = async (...args: never[]) => {
+      await gate;
+      recorded++;
+      return complete(...args);
+    };
+    const path = '/pipelined';
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) ids.push(await h.submit('echo', { i }, `${receiver.url}${path}`));
+      // Bounded: each turn waits at most 5 s (real time) for one more delivery.
+      for (let i = 0; i < 4 && receiver.count(path) < 4; i++) await receiver.next(path, 5000);
+      assert.ok(receiver.count(path) >= 4, `${receiver.count(path)} sent while 2 slots' outcomes wait to be recorded`);
+      assert.equal(recorded, 0, 'no outcome recorded yet');
+      assert.ok(h.server.engine.webhooks.inFlightCount <= 2, 'still at most webhooks.concurrency sends at once');
+
+      const allDelivered = Promise.all(ids.map((id) => h.waitFor('delivery:delivered', (p) => p.delivery.request_id === id)));
+      openGate();
+      await allDelivered;
+      assert.equal(receiver.count(path), 6, 'each delivery sent once');
+      for (const id of ids) {
+        const [entry] = await h.server.store.deliveryListForRequest({ requestId: id });
+        assert.deepEqual([entry?.status, entry?.attempts.length], ['delivered', 1]);
+      }
+    } finally {
+      // Before h.close (an after-hook): stopping waits for the outcomes being recorded.
+      openGate();
+      delete store.deliveryComplete;
+    }
+  });
+
   test('a reset connection is retried; a huge 2xx body is cut off at max_response_bytes and counts as delivered', async (t) => {
     const h = await harness({ webhooks: { max_response_bytes: '64kb' } });
     t.after(() => h.close());

@@ -15,11 +15,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ErrandConfig } from '../../config/index.js';
 import type { Engine } from '../../engine/index.js';
-import type { RequestSummary } from '../../store/index.js';
+import type { RequestState, RequestSummary } from '../../store/index.js';
 import { ErrandError, isRequestId, isTerminal, REQUEST_STATUSES, type Request } from '../../model/index.js';
 import type { Caller } from '../auth.js';
 import { callerOf } from '../caller.js';
-import { etagOf, matchesIfNoneMatch, parseIfNoneMatch, type IfNoneMatch } from '../etag.js';
+import { matchesIfNoneMatch, parseIfNoneMatch, stateTag, type IfNoneMatch } from '../etag.js';
 import { limitsOf } from '../limits/index.js';
 import { LIST_RESULT_MAX_BYTES, presentRequest, retryAfterSeconds } from '../present.js';
 import { parseWith } from '../validate.js';
@@ -90,9 +90,10 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
   for (const base of ['/v1/requests', '/v1/tasks']) {
     const taskAlias = base === '/v1/tasks';
 
+    const presentation = taskAlias ? 'tasks' : 'requests';
     const view = (request: RequestSummary): StatusView => {
       const body = JSON.stringify(presentRequest(request, { taskAlias }));
-      return { request, body, etag: etagOf(body) };
+      return { request, body, etag: stateTag(request, presentation) };
     };
 
     app.get(`${base}/:id`, async (request, reply) => {
@@ -106,16 +107,24 @@ export function requestRoutes(app: FastifyInstance, deps: RequestRouteDeps): voi
       };
       let current: StatusView | null;
       if (!isRequestId(id)) current = null;
-      else if (waitMs <= 0) current = await read();
-      else {
+      else if (waitMs <= 0) {
+        // A conditional poll reads the small state first: unchanged is a 304 without reading or building the body.
+        if (condition !== null) {
+          const state = await engine.getRequestState({ id, tenant: caller.tenant });
+          if (!state) return missing(id, caller);
+          const etag = stateTag(state, presentation);
+          if (matchesIfNoneMatch(condition, etag)) return notModified(reply, etag, state, engine.clock.now());
+        }
+        current = await read();
+      } else {
         limitsOf(request).holdWait(request, reply);
         current = await waitForChange(request, id, waitMs, condition, read);
       }
       if (!current) return missing(id, caller);
 
+      if (matchesIfNoneMatch(condition, current.etag)) return notModified(reply, current.etag, current.request, engine.clock.now());
       void reply.header('etag', current.etag).header('cache-control', 'private, no-cache');
       setRetryAfter(reply, current.request, engine.clock.now());
-      if (matchesIfNoneMatch(condition, current.etag)) return reply.code(304).send();
       return reply.code(200).type('application/json; charset=utf-8').send(current.body);
     });
 
@@ -295,7 +304,14 @@ function parseWait(value: unknown, capMs: number): number {
   return Math.min(Math.round(seconds * 1000), capMs);
 }
 
-function setRetryAfter(reply: FastifyReply, request: RequestSummary, now: number): void {
+/** `304 Not Modified`: the tag, no-cache, and `Retry-After` while not terminal; no body. */
+function notModified(reply: FastifyReply, etag: string, state: RequestState, now: number): FastifyReply {
+  void reply.header('etag', etag).header('cache-control', 'private, no-cache');
+  setRetryAfter(reply, state, now);
+  return reply.code(304).send();
+}
+
+function setRetryAfter(reply: FastifyReply, request: RequestState, now: number): void {
   const seconds = retryAfterSeconds(request, now);
   if (seconds !== undefined) void reply.header('retry-after', String(seconds));
 }

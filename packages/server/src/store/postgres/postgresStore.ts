@@ -120,6 +120,7 @@ export class PostgresStore implements S.Store {
   requestInsertIdempotent = (p: S.RequestInsertIdempotentParams): Promise<S.IdempotentInsert> =>
     this.call((db) => requests.requestInsertIdempotent(db, p));
   requestGetSummary = (p: S.RequestGetByIdParams): Promise<S.RequestSummary | null> => this.call((db) => requests.requestGetSummary(db, p));
+  requestGetState = (p: S.RequestGetByIdParams): Promise<S.RequestState | null> => this.call((db) => requests.requestGetState(db, p));
   requestList = (p: S.RequestListParams): Promise<S.RequestSummary[]> => this.call((db) => requests.requestList(db, p));
   requestNextRunAt = (p: S.RequestNextRunAtParams): Promise<number | null> => this.call((db) => requests.requestNextRunAt(db, p));
   requestProgress = (p: S.RequestProgressParams): Promise<S.Transition | null> => this.call((db) => requests.requestProgress(db, p));

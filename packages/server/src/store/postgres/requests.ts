@@ -20,9 +20,12 @@ import {
   requestFromRow,
   RESULT_NO_LIMIT,
   rowFromNewRequest,
+  stateFromRow,
+  STATE_COLUMNS,
   summaryColumns,
   summaryFromRow,
   type RequestRow,
+  type StateRow,
   type SummaryRow,
 } from '../rows.js';
 import { statusEventData, type StatusChange } from '../rules.js';
@@ -120,6 +123,13 @@ export async function requestGetSummary(pool: pg.Pool, p: S.RequestGetByIdParams
     .rows[0];
   if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
   return summaryFromRow(row);
+}
+
+/** The request's small changing columns (a conditional status read). */
+export async function requestGetState(pool: pg.Pool, p: S.RequestGetByIdParams): Promise<S.RequestState | null> {
+  const row = (await query<StateRow>(pool, `SELECT ${STATE_COLUMNS.join(', ')} FROM requests WHERE id = $1`, [p.id])).rows[0];
+  if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+  return stateFromRow(row);
 }
 
 /** Rows without inputs; results longer than `resultMaxBytes` left out. */

@@ -33,11 +33,13 @@ import {
   requestFromRow,
   RESULT_NO_LIMIT,
   rowFromNewRequest,
+  stateFromRow,
   summaryFromRow,
   type BatchRow,
   type EventRow,
   type NewRequestRow,
   type RequestRow,
+  type StateRow,
   type SummaryRow,
 } from '../rows.js';
 import { rescueOutcome, statusEventData, type StatusChange } from '../rules.js';
@@ -322,6 +324,12 @@ export class SqliteStore implements S.Store {
     const row = translate(() => this.s.REQUEST_GET_SUMMARY.get({ id: p.id, result_max: RESULT_NO_LIMIT })) as SummaryRow | undefined;
     if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
     return summaryFromRow(row);
+  }
+
+  async requestGetState(p: S.RequestGetByIdParams): Promise<S.RequestState | null> {
+    const row = translate(() => this.s.REQUEST_GET_STATE.get({ id: p.id })) as StateRow | undefined;
+    if (!row || (p.tenant != null && row.tenant !== p.tenant)) return null;
+    return stateFromRow(row);
   }
 
   async requestList(p: S.RequestListParams): Promise<S.RequestSummary[]> {

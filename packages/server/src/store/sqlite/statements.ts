@@ -12,7 +12,7 @@
  * lost / moved on) and the store reads the row after it.
  */
 import { requestStatsStatements, type StatsParamName } from '../requestStats.js';
-import { summaryColumns } from '../rows.js';
+import { STATE_COLUMNS, summaryColumns } from '../rows.js';
 
 /** @after → the earliest pending run_at later than @after. */
 export const REQUEST_NEXT_RUN_AT = `SELECT MIN(run_at) AS run_at FROM requests WHERE status = 'pending' AND run_at > @after`;
@@ -29,6 +29,9 @@ export const REQUEST_GET = `SELECT * FROM requests WHERE id = @id`;
 
 /** @id, @result_max → the request row without its input (a status read). */
 export const REQUEST_GET_SUMMARY = `SELECT ${summaryColumns('@result_max')} FROM requests WHERE id = @id`;
+
+/** @id → the request's small changing columns (a conditional status read). */
+export const REQUEST_GET_STATE = `SELECT ${STATE_COLUMNS.join(', ')} FROM requests WHERE id = @id`;
 
 /**
  * @now, @excluded (JSON array of operations to skip), @scan → due pending candidates in claim order,
