@@ -13,7 +13,9 @@
  *   whose COMMIT fails so) rejects every caller with `store_unavailable`:
  *   none of their writes holds. Any other failure (one item's constraint
  *   violation) is not everyone's: each item is then written again on its own,
- *   so only the offending item fails.
+ *   so only the offending item fails (a few at a time, not all at once on the
+ *   pool). A deadlock or serialization failure counts as one item's conflict,
+ *   not the store's: that group is written again item by item too.
  * - One request appears at most once per batch (a multi-row UPDATE changes a
  *   row once, so two writes to it in one statement would both see the same
  *   row); a second write to it waits for the next batch.
@@ -40,6 +42,8 @@ interface Queued {
 const MAX_ITEMS = 512;
 /** Batches committing at once. */
 const MAX_IN_FLIGHT = 2;
+/** Items written at once when a failed group is written again one item at a time. */
+const FALLBACK_CONCURRENCY = 4;
 
 export class GroupCommit {
   private queue: Queued[] = [];
@@ -100,14 +104,22 @@ export class GroupCommit {
     try {
       results = await transaction(this.pool, (tx) => writeGroups(tx, batch));
     } catch (err) {
-      if (batch.length === 1 || isUnavailable(err)) {
+      // A deadlock or serialization failure rolled the whole group back for a conflict of one of its items:
+      // written one by one, the others need not pay for it. Other unavailability (the connection, the server) is everyone's.
+      if (batch.length === 1 || (isUnavailable(err) && !isConflict(err))) {
         for (const item of batch) item.reject(err);
         return;
       }
-      // Not the store's fault: find the item(s) at fault by writing each on its own.
-      await Promise.all(
-        batch.map((item) => transaction(this.pool, async (tx) => (await item.many(tx, [item.params]))[0]).then(item.resolve, item.reject)),
-      );
+      // Not the store's fault: find the item(s) at fault by writing each on its own, a few at a time
+      // (the pool also serves claims, heartbeats and reads).
+      const rest = [...batch];
+      const one = async (): Promise<void> => {
+        for (let item = rest.shift(); item; item = rest.shift()) {
+          const { many, params, resolve, reject } = item;
+          await transaction(this.pool, async (tx) => (await many(tx, [params]))[0]).then(resolve, reject);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(FALLBACK_CONCURRENCY, rest.length) }, one));
       return;
     }
     batch.forEach((item, i) => item.resolve(results[i]));
@@ -136,4 +148,10 @@ async function writeGroups(tx: Tx, batch: readonly Queued[]): Promise<unknown[]>
 
 function isUnavailable(err: unknown): boolean {
   return err instanceof ErrandError && err.type === 'store_unavailable';
+}
+
+/** A deadlock or serialization failure (translated to `store_unavailable`, its cause keeps the SQLSTATE). */
+function isConflict(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return code === '40P01' || code === '40001';
 }

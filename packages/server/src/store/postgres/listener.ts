@@ -40,6 +40,8 @@ export interface NotifyListenerOptions {
   maxBackoffMs?: number | undefined;
   /** How often the connection is checked with `SELECT 1` (also its deadline, unless `pingDeadlineMs` is set). */
   pingMs?: number | undefined;
+  /** How long connecting may take before it is tried again (default `pingMs`). */
+  connectTimeoutMs?: number | undefined;
   /** How long a `SELECT 1` may take before the connection is dropped as dead (default `pingMs`). */
   pingDeadlineMs?: number | undefined;
   random?: (() => number) | undefined;
@@ -108,7 +110,7 @@ export class NotifyListener {
       options: this.options.options,
       application_name: this.options.applicationName,
       keepAlive: true,
-      connectionTimeoutMillis: this.pingMs,
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? this.pingMs,
     });
     this.client = client;
     let lost = false;

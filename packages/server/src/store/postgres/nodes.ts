@@ -64,13 +64,26 @@ export async function registerNode(target: NodeSessionTarget, params: NodeRegist
     // (a database busy for 5 s must not cost duplicate runs). A broken connection errors at once anyway; this
     // deadline only catches one that went silent (a partition), which the server ends on its side by keepalives.
     pingDeadlineMs: 30_000,
+    // After a database restart a connect whose SYN was lost waits for its retransmit: give up on it and try a fresh
+    // one well within other nodes' dead-node timeout (default 2 s) instead of waiting out the 5 s default.
+    connectTimeoutMs: 1000,
     onNotification: () => undefined,
     onSession: async (client) => {
       await client.query(KEEPALIVES);
-      const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${NODE_KEY}) AS locked`, [params.owner]);
-      if (!rows[0]?.locked) {
-        // Its own previous session the server has not closed yet, or a rescue probing it right now: try again shortly.
-        throw new Error(`another session holds node ${params.owner}'s lock (its previous session, not closed yet by the server?)`);
+      // Waited for (briefly), not tried: rescuers probe this lock with a shared try-lock for the length of their
+      // sweep, and with several nodes sweeping a bare try could keep failing while this node's `lost_at` ages. A
+      // queued exclusive request also makes the probes that come after it fail, so they count this node alive.
+      await client.query(`SELECT set_config('lock_timeout', '1500', false)`);
+      try {
+        await client.query(`SELECT pg_advisory_lock(${NODE_KEY})`, [params.owner]);
+      } catch (err) {
+        // 55P03: its own previous session the server has not closed yet still holds it: try again shortly.
+        if ((err as { code?: unknown }).code !== '55P03') throw err;
+        throw new Error(`another session holds node ${params.owner}'s lock (its previous session, not closed yet by the server?)`, {
+          cause: err,
+        });
+      } finally {
+        await client.query(`SELECT set_config('lock_timeout', '0', false)`).catch(() => {});
       }
       await client.query(
         `INSERT INTO nodes (owner, registered_at, lost_at)

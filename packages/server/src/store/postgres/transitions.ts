@@ -7,10 +7,11 @@
  */
 import type { RequestEvent } from '../../model/index.js';
 import { requestFromRow, type RequestRow } from '../rows.js';
-import { statusEventData, type StatusChange } from '../rules.js';
+import { mayFinishBatch, statusEventData, type StatusChange } from '../rules.js';
 import type { Transition } from '../store.js';
 import type { Tx } from './connection.js';
 import { insertOutboxRows } from './deliveries.js';
+import { lockBatches } from './locks.js';
 
 interface NewEvent {
   requestId: string;
@@ -62,6 +63,20 @@ export async function statusTransitionsOf(
       now: changed[i]!.now,
     })),
   );
+  // The batches these transitions may finish, locked in one sorted statement before any outbox check takes
+  // one of them (locks.ts): a group of items of several batches must not lock them one by one, in its own order
+  // (a transaction locking one batch key only cannot be in a cycle).
+  // Batches without a webhook have no check to serialise: they are not locked (as in insertOutboxRows).
+  const batchIds = [...new Set(requests.filter(mayFinishBatch).map((r) => r.batch_id))];
+  if (batchIds.length > 1) {
+    const { rows } = await tx.query<{ id: string }>('SELECT id FROM batches WHERE id = ANY($1::text[]) AND webhook_url IS NOT NULL', [
+      batchIds,
+    ]);
+    await lockBatches(
+      tx,
+      rows.map((r) => r.id),
+    );
+  }
   // The outbox: a terminal request's webhook delivery commits with its transition, so a crash cannot lose it.
   for (const [i, request] of requests.entries()) await insertOutboxRows(tx, request, changed[i]!.now);
   return requests.map((request, i) => ({ kind: changed[i]!.change.kind, request, event: events[i]! }));
