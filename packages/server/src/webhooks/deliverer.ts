@@ -38,6 +38,11 @@ import { DeliveryEvents } from './events.js';
 import { sendWebhook } from './send.js';
 import type { SecretBook } from './signing.js';
 
+/** Time left on a ready delivery's lease, beyond its send, to commit the outcome. */
+const RECORD_MARGIN_MS = 2000;
+/** How long a delivery may wait in the ready queue when the lease is barely longer than the send. */
+const LEASE_SLACK_MS = 500;
+
 export interface DelivererOptions {
   store: Store;
   clock: Clock;
@@ -162,18 +167,30 @@ export class WebhookDeliverer implements Service {
 
   /** Starts ready deliveries while send slots (and recording room) are free; asks for more once the queue is low. */
   private pump(): void {
-    const { concurrency, clock, timeoutMs } = this.o;
+    const { concurrency, clock } = this.o;
+    const needMs = this.leaseNeededMs();
     while (this.state === 'running' && this.sending.size < concurrency && this.recording < 2 * concurrency) {
       const next = this.ready.shift();
       if (next === undefined) break;
-      // Its lease must outlast the send (at most the timeout; config keeps the lease longer); else hand it back for a fresh claim.
-      if (next.lease_expires_at !== null && next.lease_expires_at - clock.now() < timeoutMs) {
-        void this.release(next);
+      // Its lease must outlast the send and the recording of its outcome; else hand it back for a fresh claim.
+      if (next.lease_expires_at !== null && next.lease_expires_at - clock.now() < needMs) {
+        // Tracked with the attempts: stop() waits for it (the pool must not close under it).
+        const handedBack: Promise<void> = this.release(next).finally(() => this.attempts.delete(handedBack));
+        this.attempts.add(handedBack);
         continue;
       }
       this.launch(next);
     }
     if (this.ready.length <= Math.floor(concurrency / 2)) this.wake();
+  }
+
+  /**
+   * The lease a ready delivery must still hold to be sent: the send (the timeout plus its 1 s backstop) and
+   * RECORD_MARGIN_MS to commit the outcome; never more than a fresh claim holds less LEASE_SLACK_MS (with a lease
+   * barely longer than the timeout, config's minimum, a delivery is sent only right after its claim).
+   */
+  private leaseNeededMs(): number {
+    return Math.min(this.o.leaseMs - LEASE_SLACK_MS, this.o.timeoutMs + 1000 + RECORD_MARGIN_MS);
   }
 
   private async release(d: Delivery): Promise<void> {
