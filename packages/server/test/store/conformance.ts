@@ -429,6 +429,29 @@ export function exerciseStore(name: string, makeStore: () => Promise<StoreHandle
         assert.equal(await store.leaseExtend({ id: running.id, attempt: 2, owner: OWNER, now: T0, leaseMs: LEASE }), false);
       }));
 
+    test('concurrent lease renewals share one commit, each still guarded by its own claim', () =>
+      withStore(async (store) => {
+        const running = [];
+        for (let i = 0; i < 12; i++) running.push(await insertAndClaim(store));
+        const commits = async () => (await storeCommits.get()).values[0]?.value ?? 0;
+        const start = await commits();
+        const now = T0 + 10_000;
+        // Every attempt of a node renews its lease each heartbeat; renewals made together commit together.
+        const held = await Promise.all([
+          ...running.map((r) => store.leaseExtend({ id: r.id, attempt: 1, owner: OWNER, now, leaseMs: LEASE })),
+          store.leaseExtend({ id: 'req_00000000000000000000000000', attempt: 1, owner: OWNER, now, leaseMs: LEASE }),
+        ]);
+        assert.deepEqual(held, [...running.map(() => true), false]);
+        assert.equal(await commits(), start + 1);
+        for (const r of running) assert.equal((await store.requestGetById({ id: r.id }))?.lease_expires_at, now + LEASE);
+        // A stale claim in the same group is refused; the current ones beside it are renewed.
+        const [stale, current] = await Promise.all([
+          store.leaseExtend({ id: running[0]!.id, attempt: 1, owner: 'node-b', now: now + 1, leaseMs: LEASE }),
+          store.leaseExtend({ id: running[1]!.id, attempt: 1, owner: OWNER, now: now + 1, leaseMs: LEASE }),
+        ]);
+        assert.deepEqual([stale, current], [false, true]);
+      }));
+
     test('leaseRescueExpired retries requests with attempts left and fails exhausted ones', () =>
       withStore(async (store) => {
         const retryable = await insertAndClaim(store, { max_attempts: 3 });

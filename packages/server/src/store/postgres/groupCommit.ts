@@ -1,6 +1,7 @@
 /**
- * Group commit for PostgreSQL: the writes of the hot path (new requests, and
- * the outcomes of attempts: completed, failed, retried, released) queued in
+ * Group commit for PostgreSQL: the writes of the hot path (new requests, the
+ * outcomes of attempts: completed, failed, retried, released, and lease
+ * renewals: leases.ts) queued in
  * one event-loop turn share one transaction, each kind as one multi-row
  * statement, so N concurrent submissions or completions cost one COMMIT (one
  * WAL flush) and a handful of round trips instead of N of each. The shape is

@@ -104,7 +104,7 @@ export class PostgresStore implements S.Store {
 
   eventAppend = (p: S.EventAppendParams): Promise<RequestEvent | null> => this.call((db) => leases.eventAppend(db, p));
   eventListAfter = (p: S.EventListAfterParams): Promise<RequestEvent[]> => this.call((db) => leases.eventListAfter(db, p));
-  leaseExtend = (p: S.LeaseExtendParams): Promise<boolean> => this.call((db) => leases.leaseExtend(db, p));
+  leaseExtend = (p: S.LeaseExtendParams): Promise<boolean> => this.group(leases.leaseExtendMany, p.id, p);
   leaseRescueExpired = (p: S.LeaseRescueExpiredParams): Promise<S.Transition[]> => this.call((db) => leases.leaseRescueExpired(db, p));
 
   rateLimitTake = (p: S.RateLimitTakeParams): Promise<S.RateLimitTake> => this.call((db) => rateLimitTake(db, p));
