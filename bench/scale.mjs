@@ -55,9 +55,11 @@ import {
   loadAvg,
   machine,
   percentile,
+  produce,
   request,
   rssMiB,
   utcNow,
+  waitUntil,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -379,30 +381,6 @@ function call(server, { method = 'GET', path: p, body }) {
 async function ready(server) {
   const res = await call(server, { path: '/ready' });
   return res.status === 200 ? JSON.parse(res.body) : undefined;
-}
-
-/** Polls `check()` every `everyMs` until it is true; throws after `timeoutMs`. */
-async function waitUntil(check, timeoutMs, what, everyMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (let round = 0; round < Math.ceil(timeoutMs / everyMs) + 1; round++) {
-    if (await check()) return;
-    if (Date.now() > deadline) break;
-    await delay(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-/** Runs `total` calls of `job(i)` with at most `concurrency` in flight. */
-async function produce(total, concurrency, job) {
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      await job(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
 }
 
 /** Submits `jobs` requests of `operation` over HTTP with `inflight` at once; resolves when none is pending or processing. */
