@@ -48,6 +48,16 @@ export const preciseNow = () => performance.timeOrigin + performance.now();
 const NOOP_MODULE = 'export default { run: () => null };\n';
 const PROBE_MODULE = 'export default { run: () => ({ t: performance.timeOrigin + performance.now() }) };\n';
 
+/** A queue's `enqueue`: `addMany(n)` per chunk of `bulk` jobs (a few chunks in flight), else `addOne()` per job, `inFlight` at once. */
+function enqueueWith(addOne, addMany) {
+  return async (count, { inFlight, bulk }) => {
+    if (bulk) {
+      const sizes = chunks(count, bulk);
+      await produce(sizes.length, BULK_IN_FLIGHT, (i) => addMany(sizes[i]));
+    } else await produce(count, inFlight, () => addOne());
+  };
+}
+
 /** Splits `count` jobs into chunks of `size` (the last may be smaller). */
 function chunks(count, size) {
   const out = [];
@@ -363,14 +373,10 @@ export async function startBullmq({ label = 'BullMQ', concurrency = 50, redis = 
   }
   return {
     label,
-    async enqueue(count, { inFlight, bulk }) {
-      if (bulk) {
-        const sizes = chunks(count, bulk);
-        await produce(sizes.length, BULK_IN_FLIGHT, (i) =>
-          queue.addBulk(Array.from({ length: sizes[i] }, () => ({ name: 'noop', data: NOOP_INPUT }))),
-        );
-      } else await produce(count, inFlight, () => queue.add('noop', NOOP_INPUT));
-    },
+    enqueue: enqueueWith(
+      () => queue.add('noop', NOOP_INPUT),
+      (n) => queue.addBulk(Array.from({ length: n }, () => ({ name: 'noop', data: NOOP_INPUT }))),
+    ),
     waitDone: (count, timeoutMs) => waitCount(t, count, timeoutMs, label),
     completionTimes: async () => t.times(),
     probe: () => sample(t, () => queue.add('probe', NOOP_INPUT), label),
@@ -420,14 +426,10 @@ export async function startGraphile({ label, url, options = {} }) {
   const utils = await graphile.makeWorkerUtils({ connectionString, schema, logger });
   return {
     label,
-    async enqueue(count, { inFlight, bulk }) {
-      if (bulk) {
-        const sizes = chunks(count, bulk);
-        await produce(sizes.length, BULK_IN_FLIGHT, (i) =>
-          utils.addJobs(Array.from({ length: sizes[i] }, () => ({ identifier: 'noop', payload: NOOP_INPUT }))),
-        );
-      } else await produce(count, inFlight, () => utils.addJob('noop', NOOP_INPUT));
-    },
+    enqueue: enqueueWith(
+      () => utils.addJob('noop', NOOP_INPUT),
+      (n) => utils.addJobs(Array.from({ length: n }, () => ({ identifier: 'noop', payload: NOOP_INPUT }))),
+    ),
     waitDone: (count, timeoutMs) => waitCount(t, count, timeoutMs, label),
     completionTimes: async () => t.times(),
     probe: () => sample(t, () => utils.addJob('probe', NOOP_INPUT), label),
@@ -467,14 +469,10 @@ export async function startPgBoss({ label, url, workers = 1, work = {}, poolMax 
   });
   return {
     label,
-    async enqueue(count, { inFlight, bulk }) {
-      if (bulk) {
-        const sizes = chunks(count, bulk);
-        await produce(sizes.length, BULK_IN_FLIGHT, (i) =>
-          boss.insert(Array.from({ length: sizes[i] }, () => ({ name: 'noop', data: NOOP_INPUT }))),
-        );
-      } else await produce(count, inFlight, () => boss.send('noop', NOOP_INPUT));
-    },
+    enqueue: enqueueWith(
+      () => boss.send('noop', NOOP_INPUT),
+      (n) => boss.insert(Array.from({ length: n }, () => ({ name: 'noop', data: NOOP_INPUT }))),
+    ),
     waitDone: (count, timeoutMs) => waitCount(t, count, timeoutMs, label),
     completionTimes: async () => t.times(),
     probe: () => sample(t, () => boss.send('probe', NOOP_INPUT), label),
